@@ -1,0 +1,171 @@
+#include "hsbox/tracer/format.hpp"
+
+#include <sys/wait.h>
+
+#include <cstdio>
+
+#include "names.hpp"
+
+namespace hsbox::tracer {
+
+namespace {
+
+std::string prefix_text(pid_t tid, PidPrefix p) {
+    char b[32];
+    switch (p) {
+        case PidPrefix::None: return {};
+        case PidPrefix::Column: std::snprintf(b, sizeof b, "%-5d ", tid); return b;
+        case PidPrefix::Bracket: std::snprintf(b, sizeof b, "[pid %5d] ", tid); return b;
+    }
+    return {};
+}
+
+std::string time_json(timespec t) {
+    char b[48];
+    std::snprintf(b, sizeof b, "%lld.%06ld", static_cast<long long>(t.tv_sec), t.tv_nsec / 1000);
+    return b;
+}
+
+double seconds_between(timespec a, timespec b) {
+    return static_cast<double>(b.tv_sec - a.tv_sec) + static_cast<double>(b.tv_nsec - a.tv_nsec) / 1e9;
+}
+
+}  // namespace
+
+std::string arg_kind_name(Arg k) {
+    switch (k) {
+#define K(name, s) case Arg::name: return s;
+        K(Int, "int") K(Uint, "uint") K(Hex, "hex") K(Ptr, "ptr") K(Fd, "fd") K(Dirfd, "dirfd")
+        K(Path, "path") K(Str, "str") K(InBuf, "buf") K(OutBuf, "buf") K(Size, "size")
+        K(OpenFlags, "open_flags") K(Mode, "mode") K(AtFlags, "at_flags") K(Signal, "signal")
+        K(Pid, "pid") K(Sockaddr, "sockaddr") K(StatBuf, "stat") K(Iovec, "iovec")
+        K(Timespec, "timespec") K(Void, "void") K(OutIovec, "iovec") K(OutTimespec, "timespec")
+        K(OutSockaddr, "sockaddr") K(SocklenPtr, "socklen") K(Prot, "prot") K(MapFlags, "map_flags")
+        K(CloneFlags, "clone_flags") K(SockDomain, "domain") K(SockType, "sock_type")
+        K(SockProto, "protocol") K(SockFlags, "sock_flags") K(MsgFlags, "msg_flags")
+        K(SockLevel, "level") K(SockOpt, "optname") K(SockOptVal, "optval")
+        K(AccessMode, "access_mode") K(Whence, "whence") K(FcntlCmd, "fcntl_cmd")
+        K(IoctlReq, "ioctl_request") K(FutexOp, "futex_op") K(SigHow, "how") K(Sigset, "sigset")
+        K(OutSigset, "sigset") K(Sigaction, "sigaction") K(OutSigaction, "sigaction")
+        K(Argv, "argv") K(Envp, "envp") K(OutPipeFds, "fds") K(OutWaitStatus, "wait_status")
+        K(WaitOptions, "wait_options") K(PollFds, "pollfds") K(OutEpollEvents, "epoll_events")
+        K(EpollCtlOp, "epoll_op") K(EpollEvent, "epoll_event") K(ClockId, "clock")
+        K(RlimitResource, "resource") K(Rlimit, "rlimit") K(OutRlimit, "rlimit")
+        K(ArchPrctlCode, "arch_prctl_code") K(PrctlOption, "prctl_option") K(OutDirents, "dirents")
+        K(OffPtr, "offset") K(FdFlags, "fd_flags") K(UnlinkFlags, "at_flags")
+        K(RenameFlags, "rename_flags") K(GrndFlags, "grnd_flags") K(Timeval, "timeval")
+        K(OutTimeval, "timeval") K(OutUname, "utsname") K(OutStatx, "statx")
+        K(StatxMask, "statx_mask") K(MadviseAdvice, "advice") K(FadviseAdvice, "advice")
+        K(ShutdownHow, "how") K(EventfdFlags, "efd_flags") K(EpollFlags, "epoll_flags")
+        K(OutSysinfo, "sysinfo") K(OutStatfs, "statfs") K(Clone3Args, "clone_args")
+        K(OutStr, "str") K(OutInt, "int") K(IntPtr, "int") K(Itimer, "itimer") K(MsgHdr, "msghdr")
+        K(OutMsgHdr, "msghdr") K(Octal, "octal") K(CloseRangeFlags, "close_range_flags")
+        K(Rusage, "ptr") K(TimerFlags, "timer_flags") K(MemfdFlags, "mfd_flags")
+        K(InotifyMask, "inotify_mask") K(SpliceFlags, "splice_flags") K(MlockFlags, "mlock_flags")
+        K(MsyncFlags, "msync_flags") K(MremapFlags, "mremap_flags") K(SchedPolicy, "sched_policy")
+        K(PersonalityFlags, "personality") K(Which, "which") K(Uid, "id") K(FlockOp, "flock_op")
+        K(FallocMode, "falloc_mode") K(SignalfdFlags, "sfd_flags") K(TimerfdFlags, "tfd_flags")
+        K(InotifyFlags, "inotify_flags") K(Idtype, "idtype") K(Siginfo, "ptr")
+        K(XattrFlags, "xattr_flags") K(MountFlags, "mount_flags") K(UmountFlags, "umount_flags") K(OutBufHex, "buf")
+#undef K
+    }
+    return "raw";
+}
+
+std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix) {
+    std::string line = prefix_text(ev.tid, prefix);
+    size_t start = line.size();
+    line += call.name;
+    line += '(';
+    for (size_t i = 0; i < call.args.size(); ++i) {
+        if (i) line += ", ";
+        line += call.args[i].text;
+    }
+    line += ')';
+    // strace aligns the result at column 40 of the call text.
+    size_t col = line.size() - start;
+    if (col < 39) line.append(39 - col, ' ');
+    line += " = ";
+    line += call.returned ? call.ret_text : "?";
+    if (call.returned && !call.ret_suffix.empty()) {
+        line += ' ';
+        line += call.ret_suffix;
+    }
+    line += '\n';
+    return line;
+}
+
+std::string format_json(const SyscallEvent& ev, const DecodedCall& call) {
+    std::string j = "{\"type\":\"syscall\",\"time\":" + time_json(ev.entry_time) +
+                    ",\"pid\":" + std::to_string(ev.pid) + ",\"tid\":" + std::to_string(ev.tid) +
+                    ",\"syscall\":" + json_string(call.name) + ",\"nr\":" + std::to_string(ev.nr) +
+                    ",\"args\":[";
+    for (size_t i = 0; i < call.args.size(); ++i) {
+        const DecodedArg& a = call.args[i];
+        if (i) j += ',';
+        j += "{\"kind\":\"" + (call.info && call.info->nargs ? arg_kind_name(a.kind) : std::string("raw")) +
+             "\",\"value\":" + (a.json.empty() ? std::string("null") : a.json) +
+             ",\"text\":" + json_string(a.text) + "}";
+    }
+    j += "],\"return\":";
+    if (!call.returned) {
+        j += "null,\"errno\":null,\"duration\":null}\n";
+        return j;
+    }
+    j += call.err ? "-1" : std::to_string(call.ret);
+    j += ",\"errno\":";
+    if (call.err) {
+        const char* n = errno_name(call.err);
+        if (!n) n = errno_restart_name(call.err);
+        j += n ? json_string(n) : std::to_string(call.err);
+    } else {
+        j += "null";
+    }
+    char b[48];
+    std::snprintf(b, sizeof b, ",\"duration\":%.6f}\n", seconds_between(ev.entry_time, ev.exit_time));
+    j += b;
+    return j;
+}
+
+std::string format_exit_text(pid_t tid, int status, PidPrefix prefix) {
+    std::string line = prefix_text(tid, prefix);
+    if (WIFSIGNALED(status))
+        line += "+++ killed by " + signal_name(WTERMSIG(status)) +
+                (WCOREDUMP(status) ? " (core dumped)" : "") + " +++\n";
+    else
+        line += "+++ exited with " + std::to_string(WEXITSTATUS(status)) + " +++\n";
+    return line;
+}
+
+std::string format_exit_json(pid_t pid, pid_t tid, int status, timespec when) {
+    std::string base = "\"time\":" + time_json(when) + ",\"pid\":" + std::to_string(pid) +
+                       ",\"tid\":" + std::to_string(tid);
+    if (WIFSIGNALED(status))
+        return "{\"type\":\"killed\"," + base + ",\"signal\":" + json_string(signal_name(WTERMSIG(status))) + "}\n";
+    return "{\"type\":\"exit\"," + base + ",\"status\":" + std::to_string(WEXITSTATUS(status)) + "}\n";
+}
+
+std::string format_signal_text(pid_t tid, const siginfo_t& si, PidPrefix prefix) {
+    std::string name = signal_name(si.si_signo);
+    std::string line = prefix_text(tid, prefix) + "--- " + name + " {si_signo=" + name +
+                       ", si_code=" + std::to_string(si.si_code);
+    if (si.si_code <= 0 || si.si_signo == SIGCHLD)
+        line += ", si_pid=" + std::to_string(si.si_pid) + ", si_uid=" + std::to_string(si.si_uid);
+    return line + "} ---\n";
+}
+
+std::string format_signal_json(pid_t pid, pid_t tid, const siginfo_t& si, timespec when) {
+    return "{\"type\":\"signal\",\"time\":" + time_json(when) + ",\"pid\":" + std::to_string(pid) +
+           ",\"tid\":" + std::to_string(tid) + ",\"signal\":" + json_string(signal_name(si.si_signo)) +
+           ",\"code\":" + std::to_string(si.si_code) + ",\"sender\":" + std::to_string(si.si_pid) + "}\n";
+}
+
+std::string format_dropped_text(uint64_t count) {
+    return "--- hsbox: " + std::to_string(count) + " events dropped (reader too slow) ---\n";
+}
+
+std::string format_dropped_json(uint64_t count, timespec when) {
+    return "{\"type\":\"dropped\",\"time\":" + time_json(when) + ",\"count\":" + std::to_string(count) + "}\n";
+}
+
+}  // namespace hsbox::tracer
