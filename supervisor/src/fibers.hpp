@@ -1,0 +1,67 @@
+// Fibers (Boost.Context) for handlers that must wait, and a worker pool for
+// the blocking call they wait on. One loop thread runs every handler; a
+// handler that would block (open of a FIFO, a slow FUSE file, a blocking
+// connect) hands the call to a worker thread and yields, so one blocked call
+// never stalls the others. The loop learns of finished work through an eventfd.
+//
+// Threading: spawn(), run_blocking() and on_completion() run on the loop thread
+// only; worker threads touch nothing but the job queue and the done queue.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "hsbox/fd.hpp"
+
+namespace hsbox::supervisor {
+
+class Fibers {
+public:
+    explicit Fibers(unsigned workers = 4);
+    ~Fibers();
+    Fibers(const Fibers&) = delete;
+    Fibers& operator=(const Fibers&) = delete;
+
+    // Runs `fn` in a new fiber until it returns or yields in run_blocking().
+    void spawn(std::function<void()> fn);
+
+    // From inside a fiber: runs `work` on a worker thread, suspends the fiber
+    // meanwhile, and returns work's result. Outside a fiber, runs it inline.
+    long run_blocking(std::function<long()> work);
+
+    // The eventfd the loop polls; readable when blocked fibers can resume.
+    int completion_fd() const { return done_fd_.get(); }
+
+    // Resumes every fiber whose work finished. Call when completion_fd is readable.
+    void on_completion();
+
+    // Number of fibers currently suspended.
+    size_t suspended() const { return suspended_; }
+
+private:
+    struct Fiber;
+    struct Job {
+        std::function<long()> work;
+        Fiber* fiber;
+        long result = 0;
+    };
+    void worker_main();
+    void resume(Fiber* f);
+
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job*> queue_;
+    std::deque<Job*> done_;
+    bool stopping_ = false;
+    Fd done_fd_;
+    Fiber* current_ = nullptr;
+    size_t suspended_ = 0;
+};
+
+}  // namespace hsbox::supervisor

@@ -1,0 +1,72 @@
+// The one handler table: syscall number -> family handler. Which syscalls
+// reach the supervisor at all is decided by the policy (policy.cpp); a
+// notified syscall without a handler is answered ENOSYS.
+#include "handlers.hpp"
+
+#include <fcntl.h>
+#include <linux/limits.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <array>
+
+#include "hsbox/syscall_table.hpp"
+#include "target_memory.hpp"
+
+namespace hsbox::supervisor {
+
+Result<std::string> Call::path_arg(int i) const {
+    auto s = read_string(n.pid, arg(i), PATH_MAX - 1);
+    if (!s) return Error{s.code() == ENAMETOOLONG ? ENAMETOOLONG : EFAULT, "path argument"};
+    return s;
+}
+
+Result<std::string> Call::space_path(int dirfd_arg, int path_i) const {
+    auto p = path_arg(path_i);
+    if (!p) return p.error();
+    return space.view->absolute(who, dirfd_arg < 0 ? AT_FDCWD : iarg(dirfd_arg), *p);
+}
+
+Result<Fd> Call::target_fd(int fd) const {
+    if (fd < 0) return Error{EBADF, "fd"};
+    auto pidfd = space.tasks->pidfd(who.tgid);
+    if (!pidfd) return Error{ESRCH, "pidfd"};
+    int dup = static_cast<int>(::syscall(SYS_pidfd_getfd, *pidfd, fd, 0));
+    if (dup < 0) return Error{errno == ESRCH ? ESRCH : EBADF, "pidfd_getfd"};
+    return Fd(dup);
+}
+
+namespace {
+
+struct Table {
+    std::array<Handler, 512> slot{};
+    Table() {
+        for (auto* s = syscall_table_begin(); s != syscall_table_end(); ++s) {
+            if (s->nr < 0 || s->nr >= static_cast<int>(slot.size())) continue;
+            switch (s->family) {
+                case Family::Path: slot[s->nr] = handle_path; break;
+                case Family::Signal:
+                case Family::Pidfd:
+                case Family::ProcessMem:
+                case Family::Sched: slot[s->nr] = handle_process; break;
+                case Family::SysvIpc:
+                case Family::Mqueue: slot[s->nr] = handle_ipc; break;
+                case Family::Socket: slot[s->nr] = handle_socket; break;
+                default: break;
+            }
+        }
+        // Process-family calls that the table files under Process.
+        for (int nr : {SYS_getpgid, SYS_getsid, SYS_setpgid, SYS_prlimit64, SYS_get_robust_list})
+            slot[nr] = handle_process;
+    }
+};
+
+}  // namespace
+
+Handler handler_for(int nr) {
+    static const Table table;
+    if (nr < 0 || nr >= static_cast<int>(table.slot.size())) return nullptr;
+    return table.slot[nr];
+}
+
+}  // namespace hsbox::supervisor

@@ -1,0 +1,92 @@
+// Handlers: one small function per syscall family, registered in one table
+// (handlers.cpp). A handler reads its arguments once from the notification
+// and the target's memory, does the work itself, and returns a Reply. The
+// errno reaches the confined process only here, at the edge.
+#pragma once
+
+#include <linux/seccomp.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+#include "fibers.hpp"
+#include "hsbox/fd.hpp"
+#include "notify.hpp"
+#include "tasks.hpp"
+#include "view.hpp"
+
+namespace hsbox::supervisor {
+
+struct Reply {
+    enum Kind { Value, Errno, Continue, InjectFd } kind = Errno;
+    int64_t value = 0;
+    int error = ENOSYS;
+    Fd fd;
+    bool cloexec = false;
+
+    static Reply ok(int64_t v) { return Reply{Value, v, 0, Fd(), false}; }
+    static Reply err(int e) { return Reply{Errno, 0, e, Fd(), false}; }
+    static Reply cont() { return Reply{Continue, 0, 0, Fd(), false}; }
+    static Reply inject(Fd fd, bool cloexec) { return Reply{InjectFd, 0, 0, std::move(fd), cloexec}; }
+    template <typename T>
+    static Reply from(const Result<T>& r, int64_t v) { return r ? ok(v) : err(r.code()); }
+};
+
+// IPC objects created by the space, private to it (DESIGN invariant 2).
+struct IpcState {
+    std::map<int64_t, int> sysv_keys[3];  // per kind (shm, sem, msg): key -> id
+    std::set<int> sysv_ids[3];            // ids the space created
+    std::set<std::string> mq_names;       // host names of the space's queues
+    std::set<std::pair<dev_t, ino_t>> unix_sockets;  // socket files bound in the space or shared
+    std::string abstract_prefix;          // abstract unix names are renamed under it
+};
+
+// Everything one supervisor owns for its space.
+struct Space {
+    std::string name;
+    SpaceView* view = nullptr;
+    Notifier* notifier = nullptr;
+    Fibers* fibers = nullptr;
+    Tasks* tasks = nullptr;
+    IpcState ipc;
+};
+
+// One notification being handled.
+struct Call {
+    const seccomp_notif& n;
+    Space& space;
+    Who who;
+
+    int nr() const { return n.data.nr; }
+    uint64_t arg(int i) const { return n.data.args[i]; }
+    int iarg(int i) const { return static_cast<int>(n.data.args[i]); }
+    pid_t tgid() const { return who.tgid; }
+
+    // Reads a path argument (bounded by PATH_MAX).
+    Result<std::string> path_arg(int i) const;
+    // Reads a path argument relative to a dirfd argument into a space path.
+    Result<std::string> space_path(int dirfd_arg, int path_arg) const;
+    // A duplicate of one of the target's descriptors (pidfd_getfd).
+    Result<Fd> target_fd(int fd) const;
+    // Is the notification still live? (after reading target memory)
+    bool valid() const { return space.notifier->id_valid(n.id); }
+};
+
+using Handler = Reply (*)(Call&);
+
+// The handler for `nr`, or nullptr (the loop then answers ENOSYS).
+Handler handler_for(int nr);
+
+// Families, each in its own file.
+Reply handle_path(Call& c);      // handlers_fs.cpp
+Reply handle_process(Call& c);   // handlers_process.cpp
+Reply handle_socket(Call& c);    // handlers_socket.cpp
+Reply handle_ipc(Call& c);       // handlers_ipc.cpp
+
+// Releases what the space created in host-global namespaces (SysV ids, queues).
+void release_ipc(IpcState& ipc);
+
+}  // namespace hsbox::supervisor

@@ -1,0 +1,263 @@
+// Socket family: every call that carries an address is performed by the
+// supervisor on a duplicate of the target's socket (pidfd_getfd: same open
+// file description), with the address copied once. Unix sockets follow the
+// space's rules: a pathname socket is reachable only if it was bound inside
+// the space or shared explicitly; abstract names are renamed under a per-space
+// prefix, so neither side sees the other's. Other families (the server space's
+// host network, direct mode) pass through unchanged.
+#include <fcntl.h>
+#include <linux/limits.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "handlers.hpp"
+#include "target_memory.hpp"
+
+namespace hsbox::supervisor {
+
+namespace {
+
+constexpr size_t kMaxData = 4 << 20;  // largest send the supervisor copies
+constexpr size_t kMaxControl = 64 << 10;
+
+// An address as the supervisor will use it. `keep` holds descriptors the
+// rewritten address refers to (/proc/self/fd/N paths).
+struct Address {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+    std::vector<Fd> keep;
+};
+
+enum class Use { Bind, Connect };
+
+bool blocking(int fd) {
+    int fl = ::fcntl(fd, F_GETFL);
+    return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+// Reads and translates an address from the target. Returns the errno the
+// call should fail with on refusal.
+Result<Address> take_address(Call& c, uint64_t ptr, uint64_t len, Use use) {
+    Address a;
+    if (len > sizeof a.ss) return Error{EINVAL, "sockaddr too long"};
+    if (len < sizeof(sa_family_t)) return Error{EINVAL, "sockaddr too short"};
+    if (!read_memory(c.n.pid, ptr, &a.ss, len)) return Error{EFAULT, "sockaddr"};
+    a.len = static_cast<socklen_t>(len);
+    if (a.ss.ss_family != AF_UNIX) return a;
+
+    auto* un = reinterpret_cast<sockaddr_un*>(&a.ss);
+    size_t plen = len - offsetof(sockaddr_un, sun_path);
+    if (plen == 0) {
+        if (use == Use::Connect) return Error{EINVAL, "unnamed unix address"};
+        return a;  // autobind
+    }
+    if (un->sun_path[0] == '\0') {
+        // Abstract: rename into the space.
+        std::string name(un->sun_path + 1, plen - 1);
+        std::string renamed = c.space.ipc.abstract_prefix + name;
+        if (renamed.size() + 1 > sizeof un->sun_path) return Error{ENAMETOOLONG, "abstract name"};
+        std::memset(un->sun_path, 0, sizeof un->sun_path);
+        std::memcpy(un->sun_path + 1, renamed.data(), renamed.size());
+        a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + renamed.size());
+        return a;
+    }
+    std::string path(un->sun_path, strnlen(un->sun_path, plen));
+    auto sp = c.space.view->absolute(c.who, AT_FDCWD, path);
+    if (!sp) return sp.error();
+    std::string host;
+    if (use == Use::Bind) {
+        auto par = c.space.view->parent(c.who, *sp);
+        if (!par) return par.error();
+        if (par->name.empty()) return Error{EADDRINUSE, path};
+        host = "/proc/self/fd/" + std::to_string(par->dir.get()) + "/" + par->name;
+        a.keep.push_back(std::move(par->dir));
+    } else {
+        auto fd = c.space.view->open(c.who, *sp, O_PATH, 0);
+        if (!fd) return fd.error();
+        struct stat st;
+        if (::fstat(fd->get(), &st) < 0 || !S_ISSOCK(st.st_mode)) return Error{ECONNREFUSED, path};
+        if (!c.space.ipc.unix_sockets.count({st.st_dev, st.st_ino})) return Error{ECONNREFUSED, path};
+        host = "/proc/self/fd/" + std::to_string(fd->get());
+        a.keep.push_back(std::move(*fd));
+    }
+    if (host.size() + 1 > sizeof un->sun_path) return Error{ENAMETOOLONG, path};
+    std::memset(un->sun_path, 0, sizeof un->sun_path);
+    std::memcpy(un->sun_path, host.data(), host.size());
+    a.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + host.size() + 1);
+    return a;
+}
+
+// Records the socket file a pathname bind created, so the space may connect.
+void remember_bound(Call& c, const Address& a) {
+    if (a.ss.ss_family != AF_UNIX || a.keep.empty()) return;
+    auto* un = reinterpret_cast<const sockaddr_un*>(&a.ss);
+    struct stat st;
+    if (::stat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) c.space.ipc.unix_sockets.insert({st.st_dev, st.st_ino});
+}
+
+Reply do_bind_connect(Call& c, Use use) {
+    auto sock = c.target_fd(c.iarg(0));
+    if (!sock) return Reply::err(sock.code());
+    auto addr = take_address(c, c.arg(1), c.arg(2), use);
+    if (!addr) return Reply::err(addr.code());
+    if (!c.valid()) return Reply::err(EINTR);
+    if (use == Use::Bind) {
+        if (::bind(sock->get(), reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0) return Reply::err(errno);
+        remember_bound(c, *addr);
+        return Reply::ok(0);
+    }
+    int s = sock->get();
+    auto run = [&]() -> long {
+        return ::connect(s, reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0 ? -errno : 0;
+    };
+    long r = blocking(s) ? c.space.fibers->run_blocking(run) : run();
+    return r < 0 ? Reply::err(static_cast<int>(-r)) : Reply::ok(0);
+}
+
+// Copies an iovec array's data out of the target into one buffer.
+Result<std::vector<char>> gather(Call& c, uint64_t iov_ptr, uint64_t count) {
+    if (count > IOV_MAX) return Error{EMSGSIZE, "iovec count"};
+    std::vector<iovec> iov(count);
+    if (count && !read_memory(c.n.pid, iov_ptr, iov.data(), count * sizeof(iovec))) return Error{EFAULT, "iovec"};
+    size_t total = 0;
+    for (auto& v : iov) {
+        total += v.iov_len;
+        if (total > kMaxData) return Error{EMSGSIZE, "send too large for the supervisor to copy"};
+    }
+    std::vector<char> data(total);
+    size_t off = 0;
+    for (auto& v : iov) {
+        if (!read_memory(c.n.pid, reinterpret_cast<uint64_t>(v.iov_base), data.data() + off, v.iov_len))
+            return Error{EFAULT, "iovec data"};
+        off += v.iov_len;
+    }
+    return data;
+}
+
+// Control messages: SCM_RIGHTS descriptors are the target's; translate them.
+Result<std::vector<char>> take_control(Call& c, uint64_t ptr, uint64_t len, std::vector<Fd>& keep) {
+    std::vector<char> ctl;
+    if (!ptr || !len) return ctl;
+    if (len > kMaxControl) return Error{ENOBUFS, "control"};
+    ctl.resize(len);
+    if (!read_memory(c.n.pid, ptr, ctl.data(), len)) return Error{EFAULT, "control"};
+    msghdr m{};
+    m.msg_control = ctl.data();
+    m.msg_controllen = len;
+    for (cmsghdr* cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
+        if (cm->cmsg_len > len) return Error{EINVAL, "control"};
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int* fds = reinterpret_cast<int*>(CMSG_DATA(cm));
+        for (size_t i = 0; i < n; ++i) {
+            auto fd = c.target_fd(fds[i]);
+            if (!fd) return Error{EBADF, "SCM_RIGHTS"};
+            fds[i] = fd->get();
+            keep.push_back(std::move(*fd));
+        }
+    }
+    return ctl;
+}
+
+// One sendmsg, described by a msghdr in the target's memory.
+Result<long> send_one(Call& c, int sock, uint64_t msg_ptr, int flags) {
+    msghdr m{};
+    if (!read_memory(c.n.pid, msg_ptr, &m, sizeof m)) return Error{EFAULT, "msghdr"};
+    std::vector<Fd> keep;
+    Address addr;
+    if (m.msg_name && m.msg_namelen) {
+        auto a = take_address(c, reinterpret_cast<uint64_t>(m.msg_name), m.msg_namelen, Use::Connect);
+        if (!a) return a.error();
+        addr = std::move(*a);
+    }
+    auto data = gather(c, reinterpret_cast<uint64_t>(m.msg_iov), m.msg_iovlen);
+    if (!data) return data.error();
+    auto ctl = take_control(c, reinterpret_cast<uint64_t>(m.msg_control), m.msg_controllen, keep);
+    if (!ctl) return ctl.error();
+    iovec v{data->data(), data->size()};
+    msghdr out{};
+    out.msg_name = addr.len ? &addr.ss : nullptr;
+    out.msg_namelen = addr.len;
+    out.msg_iov = &v;
+    out.msg_iovlen = 1;
+    out.msg_control = ctl->empty() ? nullptr : ctl->data();
+    out.msg_controllen = ctl->size();
+    auto run = [&]() -> long {
+        ssize_t n = ::sendmsg(sock, &out, flags | MSG_NOSIGNAL);
+        return n < 0 ? -errno : n;
+    };
+    long r = (blocking(sock) && !(flags & MSG_DONTWAIT)) ? c.space.fibers->run_blocking(run) : run();
+    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
+    if (r < 0) return Error{static_cast<int>(-r), "sendmsg"};
+    return r;
+}
+
+Reply do_sendto(Call& c) {
+    auto sock = c.target_fd(c.iarg(0));
+    if (!sock) return Reply::err(sock.code());
+    auto addr = take_address(c, c.arg(4), c.arg(5), Use::Connect);
+    if (!addr) return Reply::err(addr.code());
+    uint64_t len = c.arg(2);
+    if (len > kMaxData) return Reply::err(EMSGSIZE);
+    std::vector<char> data(len);
+    if (!read_memory(c.n.pid, c.arg(1), data.data(), len)) return Reply::err(EFAULT);
+    int flags = c.iarg(3);
+    int s = sock->get();
+    auto run = [&]() -> long {
+        ssize_t n = ::sendto(s, data.data(), data.size(), flags | MSG_NOSIGNAL,
+                             reinterpret_cast<sockaddr*>(&addr->ss), addr->len);
+        return n < 0 ? -errno : n;
+    };
+    long r = (blocking(s) && !(flags & MSG_DONTWAIT)) ? c.space.fibers->run_blocking(run) : run();
+    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
+    return r < 0 ? Reply::err(static_cast<int>(-r)) : Reply::ok(r);
+}
+
+Reply do_sendmsg(Call& c) {
+    auto sock = c.target_fd(c.iarg(0));
+    if (!sock) return Reply::err(sock.code());
+    auto r = send_one(c, sock->get(), c.arg(1), c.iarg(2));
+    return r ? Reply::ok(*r) : Reply::err(r.code());
+}
+
+Reply do_sendmmsg(Call& c) {
+    auto sock = c.target_fd(c.iarg(0));
+    if (!sock) return Reply::err(sock.code());
+    unsigned vlen = std::min<unsigned>(static_cast<unsigned>(c.arg(2)), 1024);
+    int flags = c.iarg(3);
+    unsigned done = 0;
+    for (; done < vlen; ++done) {
+        uint64_t entry = c.arg(1) + done * sizeof(mmsghdr);
+        auto r = send_one(c, sock->get(), entry, flags);
+        if (!r) {
+            if (done == 0) return Reply::err(r.code());
+            break;
+        }
+        unsigned sent = static_cast<unsigned>(*r);
+        if (!write_memory(c.n.pid, entry + offsetof(mmsghdr, msg_len), &sent, sizeof sent)) break;
+    }
+    return Reply::ok(done);
+}
+
+}  // namespace
+
+Reply handle_socket(Call& c) {
+    switch (c.nr()) {
+        case SYS_bind: return do_bind_connect(c, Use::Bind);
+        case SYS_connect: return do_bind_connect(c, Use::Connect);
+        case SYS_sendto: return do_sendto(c);
+        case SYS_sendmsg: return do_sendmsg(c);
+        case SYS_sendmmsg: return do_sendmmsg(c);
+    }
+    return Reply::err(ENOSYS);
+}
+
+}  // namespace hsbox::supervisor

@@ -1,0 +1,231 @@
+#include "policy.hpp"
+
+#include <linux/sched.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string_view>
+
+#include "hsbox/fd.hpp"
+
+namespace hsbox::supervisor {
+
+namespace {
+
+constexpr Action allow() { return {Action::Allow, 0}; }
+constexpr Action notify() { return {Action::Notify, 0}; }
+constexpr Action trace() { return {Action::Trace, 0}; }
+constexpr Action deny(int e) { return {Action::Errno, e}; }
+
+// Exceptions to the family default, by name. Reasons inline.
+struct Exception {
+    std::string_view name;
+    Action action;
+};
+constexpr Exception kExceptions[] = {
+    // The kernel must perform these in the target's own context with a path:
+    // handled at a ptrace stop with the space stopped (see tasks.cpp).
+    {"chdir", trace()},
+    // Path calls hsbox does not emulate: refuse rather than pass through.
+    {"name_to_handle_at", deny(EOPNOTSUPP)},
+    {"open_by_handle_at", deny(EPERM)},
+    {"uselib", deny(EPERM)},
+    {"acct", deny(EPERM)},
+    {"swapon", deny(EPERM)},
+    {"swapoff", deny(EPERM)},
+    {"quotactl", deny(EPERM)},
+    {"quotactl_fd", deny(EPERM)},
+    {"fanotify_mark", deny(EPERM)},
+    {"fanotify_init", deny(EPERM)},
+    {"setxattrat", deny(ENOSYS)},
+    {"getxattrat", deny(ENOSYS)},
+    {"listxattrat", deny(ENOSYS)},
+    {"removexattrat", deny(ENOSYS)},
+    {"file_getattr", deny(ENOSYS)},
+    {"file_setattr", deny(ENOSYS)},
+    {"userfaultfd", deny(EPERM)},
+    // clone3 keeps its flags in memory: ENOSYS makes libc fall back to clone,
+    // whose flags the filter checks.
+    {"clone3", deny(ENOSYS)},
+    // Identity of other pids: checked against the space.
+    {"getpgid", notify()},
+    {"getsid", notify()},
+    {"setpgid", notify()},
+    {"prlimit64", notify()},
+    {"get_robust_list", notify()},
+    // Host-wide state a root-run space must not change.
+    {"sethostname", deny(EPERM)},
+    {"setdomainname", deny(EPERM)},
+    {"settimeofday", deny(EPERM)},
+    {"clock_settime", deny(EPERM)},
+    {"clock_adjtime", deny(EPERM)},
+    {"adjtimex", deny(EPERM)},
+    {"sched_get_priority_max", allow()},
+    {"sched_get_priority_min", allow()},
+    // fd-based handles on processes the space could only get from its own.
+    {"pidfd_send_signal", allow()},
+    {"pidfd_getfd", allow()},
+    {"process_madvise", allow()},
+    {"process_mrelease", allow()},
+    // SysV: detaching is local; everything naming an id or key is checked.
+    {"shmdt", allow()},
+    // Message-queue descriptors are fds; only names are checked.
+    {"mq_timedsend", allow()},
+    {"mq_timedreceive", allow()},
+    {"mq_notify", allow()},
+    {"mq_getsetattr", allow()},
+    // Self-restriction only ever narrows what the space can do.
+    {"landlock_create_ruleset", allow()},
+    {"landlock_add_rule", allow()},
+    {"landlock_restrict_self", allow()},
+    // seccomp is allowed except NEW_LISTENER (argument rule below).
+    {"seccomp", allow()},
+    // Legacy AIO works on descriptors the process holds.
+    {"io_setup", allow()},
+    {"io_destroy", allow()},
+    {"io_getevents", allow()},
+    {"io_submit", allow()},
+    {"io_cancel", allow()},
+    {"io_pgetevents", allow()},
+    {"set_thread_area", deny(ENOSYS)},
+    {"get_thread_area", deny(ENOSYS)},
+};
+
+Action family_default(Family f) {
+    switch (f) {
+        case Family::Path: return notify();
+        case Family::Exec: return trace();
+        case Family::Desc:
+        case Family::Poll:
+        case Family::Memory:
+        case Family::Process:
+        case Family::SignalSelf:
+        case Family::Time:
+        case Family::Futex:
+        case Family::Misc: return allow();
+        case Family::ProcessMem:
+        case Family::Sched:
+        case Family::Signal:
+        case Family::Pidfd:
+        case Family::SysvIpc:
+        case Family::Mqueue: return notify();
+        // Every call that names an address is emulated (the address is copied
+        // once); the rest (send/recv on a connected socket) stay native.
+        case Family::Socket: return allow();
+        case Family::Mount:
+        case Family::Namespace:
+        case Family::Privileged: return deny(EPERM);
+    }
+    return deny(ENOSYS);
+}
+
+constexpr std::string_view kSocketNotify[] = {"connect", "bind", "sendmsg", "sendmmsg"};
+
+struct CtxDeleter {
+    void operator()(scmp_filter_ctx c) const { seccomp_release(c); }
+};
+
+uint32_t to_scmp(const Action& a) {
+    switch (a.kind) {
+        case Action::Allow: return SCMP_ACT_ALLOW;
+        case Action::Notify: return SCMP_ACT_NOTIFY;
+        case Action::Trace: return SCMP_ACT_TRACE(0);
+        case Action::Errno: return SCMP_ACT_ERRNO(static_cast<uint16_t>(a.error));
+    }
+    return SCMP_ACT_KILL_PROCESS;
+}
+
+}  // namespace
+
+Action policy_for(const SyscallInfo& s) {
+    for (const auto& e : kExceptions)
+        if (e.name == s.name) return e.action;
+    if (s.family == Family::Socket)
+        for (auto n : kSocketNotify)
+            if (n == s.name) return notify();
+    return family_default(s.family);
+}
+
+Result<std::vector<uint8_t>> build_filter_program() {
+    std::unique_ptr<void, CtxDeleter> holder(seccomp_init(SCMP_ACT_ERRNO(ENOSYS)));
+    scmp_filter_ctx ctx = holder.get();
+    if (!ctx) return Error{ENOMEM, "seccomp_init"};
+    // i386 and x32 entry points are other architectures to libseccomp: only
+    // the native one is in the context, so they hit the bad-arch action.
+    if (int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS); r < 0)
+        return Error{-r, "seccomp badarch action"};
+    // The supervisor sets no_new_privs itself before loading.
+    if (int r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0); r < 0) return Error{-r, "seccomp nnp attr"};
+
+    auto add = [&](uint32_t action, int nr, unsigned count, const scmp_arg_cmp* cmps) -> Status {
+        int r = seccomp_rule_add_array(ctx, action, nr, count, cmps);
+        if (r < 0) return Error{-r, "seccomp rule for syscall " + std::to_string(nr)};
+        return {};
+    };
+
+    for (auto* s = syscall_table_begin(); s != syscall_table_end(); ++s) {
+        Action a = policy_for(*s);
+        if (s->nr == SYS_clone) {
+            // Namespaces and untraced children are refused; a CLONE_VM child
+            // that is neither a thread nor a vfork child would share memory
+            // with a process the exec handler cannot stop (tasks.cpp).
+            const uint64_t bad[] = {CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+                                    CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWCGROUP, CLONE_UNTRACED,
+                                    0x80 /* CLONE_NEWTIME */};
+            uint64_t all = 0;
+            for (uint64_t b : bad) {
+                all |= b;
+                scmp_arg_cmp c = SCMP_A0(SCMP_CMP_MASKED_EQ, b, b);
+                if (auto st = add(SCMP_ACT_ERRNO(EPERM), s->nr, 1, &c); !st) return st.error();
+            }
+            scmp_arg_cmp ok = SCMP_A0(SCMP_CMP_MASKED_EQ, all, 0);
+            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &ok); !st) return st.error();
+            continue;
+        }
+        if (s->nr == SYS_ioctl) {
+            // The shared terminal cannot be fed input.
+            for (uint64_t cmd : {uint64_t(TIOCSTI), uint64_t(TIOCLINUX)}) {
+                scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, cmd);
+                if (auto st = add(SCMP_ACT_ERRNO(EPERM), s->nr, 1, &c); !st) return st.error();
+            }
+            // The errno rules above take precedence over this allow.
+            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 0, nullptr); !st) return st.error();
+            continue;
+        }
+        if (s->nr == SYS_seccomp) {
+            // A nested listener would see the space's calls before ours.
+            scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                                     SECCOMP_FILTER_FLAG_NEW_LISTENER);
+            if (auto st = add(SCMP_ACT_ERRNO(EPERM), s->nr, 1, &c); !st) return st.error();
+            scmp_arg_cmp ok = SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER, 0);
+            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &ok); !st) return st.error();
+            continue;
+        }
+        if (s->nr == SYS_sendto) {
+            // Without an address sendto is send() on a connected socket.
+            scmp_arg_cmp none = SCMP_A4(SCMP_CMP_EQ, 0);
+            scmp_arg_cmp some = SCMP_A4(SCMP_CMP_NE, 0);
+            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &none); !st) return st.error();
+            if (auto st = add(SCMP_ACT_NOTIFY, s->nr, 1, &some); !st) return st.error();
+            continue;
+        }
+        if (a.kind == Action::Errno && a.error == ENOSYS) continue;  // the default
+        if (auto st = add(to_scmp(a), s->nr, 0, nullptr); !st) return st.error();
+    }
+
+    int mfd = ::memfd_create("hsbox-bpf", MFD_CLOEXEC);
+    if (mfd < 0) return last_error("memfd_create");
+    Fd mem(mfd);
+    if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) return Error{-r, "seccomp_export_bpf"};
+    off_t size = ::lseek(mem.get(), 0, SEEK_END);
+    std::vector<uint8_t> prog(static_cast<size_t>(size));
+    if (::pread(mem.get(), prog.data(), prog.size(), 0) != size) return last_error("read bpf");
+    return prog;
+}
+
+}  // namespace hsbox::supervisor
