@@ -158,6 +158,7 @@ std::string_view drop_name(Drop d) {
         case Drop::Malformed: return "malformed";
         case Drop::InnerSource: return "inner_source";
         case Drop::InnerDestination: return "inner_destination";
+        case Drop::InnerProtocol: return "inner_protocol";
         case Drop::Count: break;
     }
     return "?";
@@ -337,6 +338,9 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
         src = body + 12;
         dst = body + 16;
         family = AF_INET;
+        uint8_t proto = body[9];
+        if (proto != IPPROTO_ICMP && proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+            return drop(Drop::InnerProtocol);
     } else {
         if (inner < 40 || (body[0] >> 4) != 6) return drop(Drop::Malformed);
         ip_len = 40 + ((size_t{body[4]} << 8) | body[5]);
@@ -344,6 +348,13 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
         src = body + 8;
         dst = body + 24;
         family = AF_INET6;
+        uint8_t proto = body[6];
+        if (proto == IPPROTO_FRAGMENT) {  // the upper protocol follows in the fragment header
+            if (ip_len < 48) return drop(Drop::Malformed);
+            proto = body[40];
+        }
+        if (proto != IPPROTO_ICMPV6 && proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+            return drop(Drop::InnerProtocol);
     }
     InnerAddress s, d;
     s.family = d.family = family;

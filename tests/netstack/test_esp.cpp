@@ -343,7 +343,20 @@ TEST_CASE("authenticated packets with bad trailers or inner headers are dropped"
     expect(with_trailer(ipv4_udp("10.77.0.2", "10.77.0.3", 9), kNextIpv4), Drop::InnerDestination);
     expect(with_trailer(ipv4_udp("10.77.0.2", "255.255.255.255", 9), kNextIpv4), Drop::InnerDestination);
     expect(with_trailer(ipv6_udp("fd77::9", "fd77::1", 9), kNextIpv6), Drop::InnerSource);
-    CHECK(p.a->counters().rx_packets == 1);
+    bad = inner;
+    bad[9] = 136;  // UDP-Lite
+    expect(with_trailer(bad, kNextIpv4), Drop::InnerProtocol);
+    Bytes v6 = ipv6_udp("fd77::2", "fd77::1", 9);
+    v6[6] = 136;
+    expect(with_trailer(v6, kNextIpv6), Drop::InnerProtocol);
+    v6[6] = 0;  // hop-by-hop options
+    expect(with_trailer(v6, kNextIpv6), Drop::InnerProtocol);
+    v6[6] = 44;  // a fragment header whose upper protocol (first byte after the header) is UDP
+    v6[40] = 17;
+    CHECK(p.a_open(forge(0x1001, seq++, k, with_trailer(v6, kNextIpv6))).ok);
+    v6[40] = 136;  // ... or UDP-Lite
+    expect(with_trailer(v6, kNextIpv6), Drop::InnerProtocol);
+    CHECK(p.a->counters().rx_packets == 2);
 }
 
 TEST_CASE("keepalives, IKE markers and runts are counted separately", "[esp]") {
