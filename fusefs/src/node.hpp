@@ -43,6 +43,8 @@ struct Node {
     size_t detached = 0;    // unlinked children still pointing here
     uint64_t gen = 0;       // layer generation this state was resolved at (live views)
     State s;
+    Fd keep;                // O_PATH fd of the backing entry once unlinked (fstat of open, unlinked files)
+    uint64_t reg_ino = 0;   // key under which a regular file is registered in by_ino_
 
     // keep_cache: what the last open saw.
     bool opened = false;

@@ -64,6 +64,7 @@ public:
     Result<Entry> lookup(uint64_t parent, std::string_view name) override;
     void forget(uint64_t node, uint64_t n) override;
     Result<struct stat> getattr(uint64_t node) override;
+    Result<struct stat> fgetattr(uint64_t node, int fd) override;
     Result<struct stat> setattr(uint64_t node, const SetAttr& a) override;
     Result<std::string> readlink(uint64_t node) override;
     Result<Entry> mknod(uint64_t parent, std::string_view name, mode_t mode, dev_t rdev,
@@ -85,6 +86,10 @@ public:
     Status setxattr(uint64_t node, const std::string& name, const std::string& value, int flags) override;
     Status removexattr(uint64_t node, const std::string& name) override;
     Result<struct statvfs> statfs() override;
+    void set_invalidator(std::function<void(uint64_t, bool)> fn) override {
+        std::lock_guard lk(mu_);
+        invalidator_ = std::move(fn);
+    }
     size_t node_count() override {
         std::lock_guard lk(mu_);
         return nodes_.size();
@@ -107,6 +112,9 @@ private:
     Status ensure_fds(Node* n);
     void note_fd_open(Node* n);
     void set_state(Node* n, State s);
+    void register_ino(Node* n);
+    void notify_ino(uint64_t ino, uint64_t except, bool data);
+    void pin_backing(Node* dir, const std::string& name);
     void begin() {
         read_gen();
         trim_fds();
@@ -164,6 +172,8 @@ private:
         nlink_t lower_nlink = 0;
     };
     std::map<std::pair<dev_t, ino_t>, Origin> origin_of_;
+    std::unordered_map<uint64_t, std::unordered_set<uint64_t>> by_ino_;  // regular files by reported ino
+    std::function<void(uint64_t, bool)> invalidator_;
     std::deque<uint64_t> fd_order_;  // dir nodes in the order their fds were opened
     size_t open_dir_fds_ = 0;
 };
@@ -307,6 +317,8 @@ void UnionImpl::maybe_free(Node* n) {
         }
         for (auto& d : n->s.dirs)
             if (d.fd) --open_dir_fds_;
+        n->s.type = 0;
+        register_ino(n);
         nodes_.erase(n->id);
         n = p;
     }
@@ -321,6 +333,42 @@ void UnionImpl::set_state(Node* n, State s) {
     if (keep_ino) n->s.ino = ino;
     n->gen = gen_;
     note_fd_open(n);
+    register_ino(n);
+}
+
+void UnionImpl::register_ino(Node* n) {
+    uint64_t want = n->s.type == S_IFREG ? n->s.ino : 0;
+    if (n->reg_ino == want) return;
+    if (n->reg_ino) {
+        auto it = by_ino_.find(n->reg_ino);
+        if (it != by_ino_.end()) {
+            it->second.erase(n->id);
+            if (it->second.empty()) by_ino_.erase(it);
+        }
+    }
+    n->reg_ino = want;
+    if (want) by_ino_[want].insert(n->id);
+}
+
+void UnionImpl::notify_ino(uint64_t ino, uint64_t except, bool data) {
+    if (!invalidator_) return;
+    auto it = by_ino_.find(ino);
+    if (it == by_ino_.end()) return;
+    for (uint64_t id : it->second)
+        if (id != except) invalidator_(id, data);
+}
+
+// Before a name goes away, an attached node keeps an O_PATH fd to what it
+// named: the kernel still asks for the attributes of open, unlinked files.
+void UnionImpl::pin_backing(Node* dir, const std::string& name) {
+    auto it = dir->children.find(name);
+    if (it == dir->children.end()) return;
+    Node* n = it->second;
+    if (n->s.type == S_IFDIR || n->keep) return;
+    auto b = backing(n);
+    if (!b) return;
+    int fd = ::openat(b->first, b->second.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) n->keep.reset(fd);
 }
 
 void UnionImpl::note_fd_open(Node* n) {
@@ -379,7 +427,10 @@ Status UnionImpl::ensure_fds(Node* n) {
 // layers since the node was resolved, and for lower files with several links
 // (a copy-up through another name changes what they show).
 Status UnionImpl::fresh(Node* n) {
-    if (n->unlinked) return Error{ENOENT, "unlinked"};
+    if (n->unlinked) {
+        if (n->keep) return {};
+        return Error{ENOENT, "unlinked"};
+    }
     if (live_) {
         if (n->gen != gen_) {
             if (n->parent)
@@ -715,6 +766,10 @@ Result<bool> UnionImpl::is_empty_dir(const State& s) {
 }
 
 Result<std::pair<int, std::string>> UnionImpl::backing(Node* n) {
+    if (n->unlinked) {
+        if (!n->keep) return Error{ENOENT, "unlinked"};
+        return std::make_pair(n->keep.get(), std::string());
+    }
     if (n->s.type == S_IFDIR || !n->parent) {
         if (n->s.dirs.empty()) return Error{ESTALE, "directory without layers"};
         return std::make_pair(n->s.dirs[0].fd.get(), std::string());
@@ -781,7 +836,9 @@ Status UnionImpl::copy_up(Node* n, bool with_data) {
     if (auto st = copy_up(n->parent, true); !st) return st;
     if (auto st = ensure_fds(n->parent); !st) return st;
     if (auto st = copy_one_up(n->parent->s.dirs, upper_fd(n->parent), n->name, n->s, with_data); !st) return st;
+    bool shared = !n->s.index_name.empty();
     set_state(n, resolve_in(n->parent->s.dirs, n->name));
+    if (shared) notify_ino(n->s.ino, n->id, true);
     bump_gen();
     if (n->s.type == 0) return Error{ESTALE, "copy-up lost " + n->name};
     return {};
@@ -861,6 +918,10 @@ Result<struct stat> UnionImpl::getattr(uint64_t id) {
     if (::fstatat(b->first, b->second.c_str(), &st, AT_SYMLINK_NOFOLLOW | (b->second.empty() ? AT_EMPTY_PATH : 0)) < 0)
         return last_error("stat " + (*n)->name);
     State& s = (*n)->s;
+    if ((*n)->unlinked) {
+        st.st_ino = s.ino;
+        return st;
+    }
     if (s.type == S_IFREG && st.st_nlink != s.st.st_nlink) {
         // Links changed: resolve again for the count (index, lower names).
         if (auto r = refresh(*n); !r) return r.error();
@@ -871,6 +932,21 @@ Result<struct stat> UnionImpl::getattr(uint64_t id) {
     return attr_of(s);
 }
 
+Result<struct stat> UnionImpl::fgetattr(uint64_t id, int fd) {
+    {
+        std::lock_guard lk(mu_);
+        auto it = nodes_.find(id);
+        if (it == nodes_.end()) return Error{ESTALE, "unknown node"};
+        if (it->second->unlinked) {
+            struct stat st;
+            if (::fstat(fd, &st) < 0) return last_error("fstat");
+            st.st_ino = it->second->s.ino;
+            return st;
+        }
+    }
+    return getattr(id);
+}
+
 Result<struct stat> UnionImpl::setattr(uint64_t id, const SetAttr& a) {
     {
         std::lock_guard lk(mu_);
@@ -879,7 +955,9 @@ Result<struct stat> UnionImpl::setattr(uint64_t id, const SetAttr& a) {
         auto n = get(id);
         if (!n) return n.error();
         bool trunc0 = a.size && *a.size == 0 && !a.mode && !a.uid && !a.gid;
-        if (auto st = copy_up(*n, !trunc0); !st) return st.error();
+        if ((*n)->unlinked && !is_upper((*n)->s.layer)) return Error{ENOENT, "unlinked lower entry"};
+        if (!(*n)->unlinked)
+            if (auto st = copy_up(*n, !trunc0); !st) return st.error();
         auto b = backing(*n);
         if (!b) return b.error();
         auto [dfd, name] = *b;
@@ -896,7 +974,8 @@ Result<struct stat> UnionImpl::setattr(uint64_t id, const SetAttr& a) {
         }
         if (a.size) {
             if ((*n)->s.type != S_IFREG) return Error{EINVAL, "truncate of a non-file"};
-            int fd = ::openat(dfd, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+            int fd = name.empty() ? ::open(fd_path(dfd, "").c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                                  : ::openat(dfd, name.c_str(), O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
             if (fd < 0) return last_error("open for truncate");
             Fd f(fd);
             if (::ftruncate(fd, *a.size) < 0) return last_error("truncate");
@@ -905,7 +984,9 @@ Result<struct stat> UnionImpl::setattr(uint64_t id, const SetAttr& a) {
             struct timespec ts[2];
             ts[0] = a.atime ? *a.atime : timespec{0, UTIME_OMIT};
             ts[1] = a.mtime ? *a.mtime : timespec{0, UTIME_OMIT};
-            if (::utimensat(dfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW | empty) < 0) return last_error("utimens");
+            int r = name.empty() ? ::utimensat(AT_FDCWD, fd_path(dfd, "").c_str(), ts, 0)
+                                 : ::utimensat(dfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+            if (r < 0) return last_error("utimens");
         }
     }
     return getattr(id);
@@ -1028,6 +1109,7 @@ Result<Entry> UnionImpl::link(uint64_t id, uint64_t newparent, std::string_view 
     auto e = finish_create(*p, newname, wh, Caller{static_cast<uid_t>(-1), static_cast<gid_t>(-1), 0});
     (void)refresh(*n);
     (*n)->s.ino = ino;
+    notify_ino(ino, e ? e->node : 0, false);
     return e;
 }
 
@@ -1046,6 +1128,7 @@ Status UnionImpl::unlink(uint64_t parent, std::string_view name) {
     if (auto st = ensure_fds(*p); !st) return st;
     int up = upper_fd(*p);
     std::string n(name);
+    pin_backing(*p, n);
     if (s->in_lower)
         if (auto st = make_whiteout(up, name); !st) return st;
     if (is_upper(s->layer)) {
@@ -1055,6 +1138,7 @@ Status UnionImpl::unlink(uint64_t parent, std::string_view name) {
     }
     auto it = (*p)->children.find(n);
     if (it != (*p)->children.end()) detach(it->second);
+    if (s->type == S_IFREG) notify_ino(s->ino, 0, false);
     bump_gen();
     return {};
 }
@@ -1166,6 +1250,7 @@ Status UnionImpl::rename(uint64_t parent, std::string_view name, uint64_t newpar
         }
         if (s->in_lower)
             if (auto st = make_whiteout(sfd, name); !st) return st;
+        if (t->type != 0 && t->type != S_IFDIR) pin_backing(*np, tn);
         if (::renameat(sfd, sn.c_str(), tfd, tn.c_str()) < 0) {
             Error e = last_error("rename " + sn);
             if (s->in_lower) (void)remove_whiteout(sfd, name);
@@ -1204,6 +1289,7 @@ Status UnionImpl::rename(uint64_t parent, std::string_view name, uint64_t newpar
     }
     if (src) refresh_subtree(src);
     if (exchange && dst) refresh_subtree(dst);
+    if (!exchange && t->type == S_IFREG) notify_ino(t->ino, 0, false);
     bump_gen();
     maybe_free(*p);
     return {};

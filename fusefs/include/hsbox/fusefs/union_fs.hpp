@@ -19,6 +19,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -110,6 +111,9 @@ public:
     virtual void forget(uint64_t node, uint64_t n) = 0;
 
     virtual Result<struct stat> getattr(uint64_t node) = 0;
+    // Attributes of a node through one of its open files: works after the
+    // node was unlinked (an open, unlinked file still has attributes).
+    virtual Result<struct stat> fgetattr(uint64_t node, int fd) = 0;
     virtual Result<struct stat> setattr(uint64_t node, const SetAttr& a) = 0;
     virtual Result<std::string> readlink(uint64_t node) = 0;
 
@@ -141,6 +145,12 @@ public:
                             int flags) = 0;
     virtual Status removexattr(uint64_t node, const std::string& name) = 0;
     virtual Result<struct statvfs> statfs() = 0;
+
+    // Called (under the union's lock: only queue work) with a node whose
+    // cached attributes, and with `data` its cached contents, went stale
+    // through another name: a hard link added or removed, a copy-up of a
+    // multiply-linked file.
+    virtual void set_invalidator(std::function<void(uint64_t node, bool data)> fn) = 0;
 
     // Number of nodes in the table (tests check that forget frees them).
     virtual size_t node_count() = 0;
