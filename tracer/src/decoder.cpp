@@ -538,6 +538,14 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             break;
         case Arg::Mode: c.set(i, octal_text(v & 07777), dec(static_cast<int64_t>(v))); break;
         case Arg::AtFlags: put_flags(c, i, kAtFlags); break;
+        case Arg::StatxFlags: {
+            // The sync type is a 2-bit field; 0 is AT_STATX_SYNC_AS_STAT.
+            std::string t = (v & 0x6000) == 0 ? "AT_STATX_SYNC_AS_STAT" : "";
+            std::string rest = flags_text(v, kAtFlags, "");
+            if (!rest.empty()) t += (t.empty() ? "" : "|") + rest;
+            c.set_same(i, t);
+            break;
+        }
         case Arg::UnlinkFlags: c.set_same(i, v == AT_REMOVEDIR ? "AT_REMOVEDIR" : flags_text(v, kAtFlags)); break;
         case Arg::Signal: {
             std::string s = signal_name(static_cast<int>(v));
@@ -601,7 +609,12 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         }
         case Arg::SockFlags: put_flags(c, i, kSockTypeFlags); break;
         case Arg::SockProto: {
-            int dom = static_cast<int>(c.raw(i - 1));
+            int dom = -1;  // the domain argument before it
+            for (size_t k = i; k-- > 0;)
+                if (c.kind(k) == Arg::SockDomain) {
+                    dom = static_cast<int>(c.raw(k));
+                    break;
+                }
             if (dom == AF_INET || dom == AF_INET6) put_enum(c, i, kIpProtos, "IPPROTO_");
             else c.set(i, dec(static_cast<int32_t>(v)), dec(static_cast<int32_t>(v)));
             break;

@@ -28,9 +28,11 @@ namespace hsbox::tracer {
 namespace {
 
 constexpr Named kOpenFlagsT[] = {
+    // strace's order (it prints O_DIRECTORY after O_CLOEXEC).
     N(O_CREAT), N(O_EXCL), N(O_NOCTTY), N(O_TRUNC), N(O_APPEND), N(O_NONBLOCK),
-    N(O_DSYNC), N(FASYNC), N(O_DIRECT), {0100000, "O_LARGEFILE"}, N(O_DIRECTORY), N(O_NOFOLLOW),
-    N(O_NOATIME), N(O_CLOEXEC), {04000000, "__O_SYNC"}, N(O_PATH), N(__O_TMPFILE),
+    N(O_DSYNC), N(FASYNC), N(O_DIRECT), {0100000, "O_LARGEFILE"}, N(O_NOFOLLOW),
+    N(O_NOATIME), N(O_CLOEXEC), N(O_DIRECTORY), {04000000, "__O_SYNC"}, N(O_PATH),
+    {020000000, "__O_TMPFILE"},
 };
 constexpr Named kAtFlagsT[] = {
     N(AT_SYMLINK_NOFOLLOW), N(AT_REMOVEDIR), N(AT_SYMLINK_FOLLOW), N(AT_NO_AUTOMOUNT),
@@ -60,7 +62,7 @@ constexpr Named kAfT[] = {
 };
 constexpr Named kSockTypesT[] = {N(SOCK_STREAM), N(SOCK_DGRAM), N(SOCK_RAW), N(SOCK_RDM),
                                  N(SOCK_SEQPACKET), N(SOCK_DCCP), N(SOCK_PACKET)};
-constexpr Named kSockTypeFlagsT[] = {N(SOCK_NONBLOCK), N(SOCK_CLOEXEC)};
+constexpr Named kSockTypeFlagsT[] = {N(SOCK_CLOEXEC), N(SOCK_NONBLOCK)};
 constexpr Named kIpProtosT[] = {
     N(IPPROTO_IP), N(IPPROTO_ICMP), N(IPPROTO_IGMP), N(IPPROTO_TCP), N(IPPROTO_UDP),
     N(IPPROTO_IPV6), N(IPPROTO_ICMPV6), N(IPPROTO_SCTP), N(IPPROTO_UDPLITE), N(IPPROTO_RAW),
@@ -439,8 +441,8 @@ std::string open_flags_text(uint64_t flags) {
     }
     uint64_t rest = flags & ~static_cast<uint64_t>(O_ACCMODE);
     // O_TMPFILE includes O_DIRECTORY; strace prints O_TMPFILE alone.
-    if ((rest & __O_TMPFILE) && (rest & O_DIRECTORY)) {
-        rest &= ~static_cast<uint64_t>(__O_TMPFILE | O_DIRECTORY);
+    if ((rest & 020000000) && (rest & O_DIRECTORY)) {
+        rest &= ~static_cast<uint64_t>(020000000 | O_DIRECTORY);
         out += "|O_TMPFILE";
     }
     // __O_SYNC comes with O_DSYNC: strace prints O_SYNC.

@@ -152,6 +152,7 @@ enum class Arg : uint8_t {
     MountFlags,   // MS_* for mount
     UmountFlags,  // MNT_* for umount2
     OutBufHex,    // out: like OutBuf, printed as \x hex (random bytes)
+    StatxFlags,   // AT_* plus the AT_STATX_SYNC_* field (statx)
 };
 
 constexpr size_t kMaxArgs = 6;
