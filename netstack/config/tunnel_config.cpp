@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -162,8 +163,10 @@ Result<GcmKey> read_key_file(const std::string& path) {
         text.append(b, size_t(n));
         if (text.size() > 4096) return Error{EINVAL, "key file " + path + " is too long for a key"};
     }
+    OPENSSL_cleanse(b, sizeof b);
     if (n < 0) return last_error("read key file " + path);
     auto k = parse_gcm_key_hex(text);
+    OPENSSL_cleanse(text.data(), text.size());
     if (!k) return Error{EINVAL, "key file " + path + ": " + k.error().context};
     return k;
 }
@@ -313,6 +316,10 @@ Result<GcmKey> write_new_key(const std::string& path, int bits, bool force) {
     if (RAND_bytes(k.key.data(), int(k.key.size())) != 1 || RAND_bytes(k.salt.data(), 4) != 1)
         return Error{EIO, "OpenSSL RAND_bytes failed"};
     std::string data = k.to_hex() + "\n";
+    struct Wipe {
+        std::string& s;
+        ~Wipe() { OPENSSL_cleanse(s.data(), s.size()); }
+    } wipe{data};
     std::string dir = dir_of(path);
     std::string tmp = path + ".tmp" + std::to_string(getpid());
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);

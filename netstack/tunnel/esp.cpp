@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <cctype>
@@ -44,6 +45,11 @@ const EVP_CIPHER* gcm_for(size_t key_len) {
 
 // ---- keys -----------------------------------------------------------------
 
+GcmKey::~GcmKey() {
+    OPENSSL_cleanse(key.data(), key.size());
+    OPENSSL_cleanse(salt.data(), salt.size());
+}
+
 std::string GcmKey::to_hex() const {
     std::string s = "0x";
     char b[3];
@@ -65,6 +71,11 @@ Result<GcmKey> parse_gcm_key_hex(std::string_view t) {
     if (t.size() % 2 != 0)
         return Error{EINVAL, "key has an odd number of hex digits (" + std::to_string(t.size()) + ")"};
     std::vector<uint8_t> raw;
+    struct Wipe {
+        std::vector<uint8_t>& v;
+        ~Wipe() { OPENSSL_cleanse(v.data(), v.size()); }
+    } wipe{raw};
+    raw.reserve(t.size() / 2);
     for (size_t i = 0; i < t.size(); i += 2) {
         int hi = hex_value(t[i]), lo = hex_value(t[i + 1]);
         if (hi < 0 || lo < 0)

@@ -51,6 +51,7 @@ inline constexpr uint8_t kNextNone = 59;      // dummy packet (RFC 4303 §2.6)
 struct GcmKey {
     std::vector<uint8_t> key;     // 16 (AES-128) or 32 (AES-256) bytes
     std::array<uint8_t, 4> salt{};
+    ~GcmKey();  // wipes the key material (OPENSSL_cleanse)
     // The key in ip-xfrm form (key||salt) as "0x..." hex.
     std::string to_hex() const;
 };
