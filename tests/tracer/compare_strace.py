@@ -221,6 +221,32 @@ def compare(sc, hc, ignore):
     return problems, compared_args
 
 
+def compare_text(sc, tc, ignore):
+    """Every line of every process equal, after normalising what differs
+    between any two runs: addresses, pids, ports, random bytes."""
+    sn, tn = tree(sc), tree(tc)
+    s_by = {sn[p]: p for p in sn}
+    t_by = {tn[p]: p for p in tn}
+    problems = []
+    for key in sorted(set(s_by) | set(t_by)):
+        s_seq = [c for c in sc.get(s_by.get(key), []) if c[0] not in ignore]
+        t_seq = [c for c in tc.get(t_by.get(key), []) if c[0] not in ignore]
+        for i in range(max(len(s_seq), len(t_seq))):
+            def line(seq, names):
+                if i >= len(seq):
+                    return '<missing>'
+                name, args, ret = seq[i]
+                if name == 'getrandom':
+                    args = ['RANDOM'] + args[1:]
+                return '%s(%s) = %s' % (name, norm_arg(', '.join(args)), norm_ret(name, ret, names))
+            ls, lt = line(s_seq, sn), line(t_seq, tn)
+            if ls != lt:
+                problems.append('%s line %d:\n  strace %s\n  hsbox  %s' % (key, i, ls, lt))
+                if len(problems) > 20:
+                    return problems
+    return problems
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--hsbox', required=True)
@@ -229,6 +255,8 @@ def main():
     ap.add_argument('--ignore', default='', help='syscall names left out of the comparison')
     ap.add_argument('--seccomp', action='store_true', help='trace with --seccomp-bpf in both tools')
     ap.add_argument('--keep', default='', help='directory to keep the outputs in')
+    ap.add_argument('--exact-text', action='store_true',
+                    help='also trace in text mode and require every line equal to strace\'s')
     ap.add_argument('cmd', nargs=argparse.REMAINDER)
     a = ap.parse_args()
     cmd = a.cmd[1:] if a.cmd and a.cmd[0] == '--' else a.cmd
@@ -251,6 +279,22 @@ def main():
     if statuses[0] != statuses[1]:
         print('exit status: strace %d, hsbox %d' % tuple(statuses))
         return 1
+    if a.exact_text:
+        t_out = os.path.join(work, 'hsbox.txt')
+        argv = [a.hsbox, 'trace', '-f', '-q', '-o', t_out] + sec + sel + ['--'] + cmd
+        env = dict(os.environ, HSBOX_CMP_WORK=work)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, env=env)
+        if a.client:
+            subprocess.run(['sh', '-c', a.client], env=env, check=True, timeout=60)
+        if p.wait(timeout=120) != statuses[0]:
+            print('text run: different exit status')
+            return 1
+        problems = compare_text(parse_strace(s_out), parse_strace(t_out),
+                                set(filter(None, a.ignore.split(','))))
+        if problems:
+            print('text mode differs from strace:')
+            print('\n'.join(problems))
+            return 1
     sc, hc = parse_strace(s_out), parse_hsbox(h_out)
     ignore = set(filter(None, a.ignore.split(',')))
     problems, compared = compare(sc, hc, ignore)

@@ -80,17 +80,17 @@ bool can_compare() {
 
 }  // namespace
 
-TEST_CASE("hsbox trace matches strace on cat: same calls, results, paths and flags") {
+TEST_CASE("hsbox trace matches strace on cat: every text line, and calls, results, paths and flags in JSON") {
     if (!can_compare()) return;
     TempDir t;
-    REQUIRE(compare("-- cat /etc/hostname /etc/os-release", t.path) == 0);
+    REQUIRE(compare("--exact-text -- cat /etc/hostname /etc/os-release", t.path) == 0);
 }
 
 TEST_CASE("hsbox trace matches strace on ls -la of a directory with errors") {
     if (!can_compare()) return;
     TempDir t;
     sh("mkdir -p '" + t.path + "/d/sub' && echo x > '" + t.path + "/d/f' && ln -s nowhere '" + t.path + "/d/l'");
-    REQUIRE(compare("-- ls -la '" + t.path + "/d' /nonexistent-hsbox", t.path) == 0);
+    REQUIRE(compare("--exact-text -- ls -la '" + t.path + "/d' /nonexistent-hsbox", t.path) == 0);
 }
 
 TEST_CASE("hsbox trace matches strace on a shell pipeline, process by process") {

@@ -37,7 +37,7 @@ enum class Dir { In, Out, InOut };
 // Which step decodes an argument of kind `k`.
 Dir direction(Arg k) {
     switch (k) {
-        case Arg::OutBuf: case Arg::OutBufHex: case Arg::StatBuf: case Arg::OutIovec: case Arg::OutTimespec:
+        case Arg::OutBuf: case Arg::OutBufHex: case Arg::OutCpuSet: case Arg::StatBuf: case Arg::OutIovec: case Arg::OutTimespec:
         case Arg::OutSockaddr: case Arg::OutSigset: case Arg::OutSigaction:
         case Arg::OutPipeFds: case Arg::OutWaitStatus: case Arg::OutEpollEvents:
         case Arg::OutRlimit: case Arg::OutDirents: case Arg::OutTimeval: case Arg::OutUname:
@@ -520,16 +520,16 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::Path: put_cstring(c, i, 4096); break;
         case Arg::Str: put_cstring(c, i, c.opts.string_limit); break;
         case Arg::OutStr:
-            if (c.failed()) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed()) return c.set(i, ptr_text(v), ptr_json(v));
             put_cstring(c, i, 4096);
             break;
         case Arg::InBuf: put_buffer(c, i, v, c.raw(i + 1)); break;
         case Arg::OutBuf:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_buffer(c, i, v, static_cast<uint64_t>(c.ev.ret));
             break;
         case Arg::OutBufHex:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_buffer(c, i, v, static_cast<uint64_t>(c.ev.ret), true);
             break;
         case Arg::OpenFlags: c.set_same(i, open_flags_text(v)); break;
@@ -538,6 +538,33 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             break;
         case Arg::Mode: c.set(i, octal_text(v & 07777), dec(static_cast<int64_t>(v))); break;
         case Arg::AtFlags: put_flags(c, i, kAtFlags); break;
+        case Arg::OutCpuSet: {
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
+            std::string bits(std::min<int64_t>(c.ev.ret, 1024), '\0');
+            if (c.mem.read(v, bits.data(), bits.size()) != bits.size()) return c.set(i, ptr_text(v), ptr_json(v));
+            std::string t = "[", j = "[";
+            for (size_t cpu = 0; cpu < bits.size() * 8; ++cpu)
+                if ((static_cast<unsigned char>(bits[cpu / 8]) >> (cpu % 8)) & 1) {
+                    if (t.size() > 1) t += ' ', j += ',';
+                    t += udec(cpu);
+                    j += udec(cpu);
+                }
+            c.set(i, t + "]", j + "]");
+            break;
+        }
+        case Arg::SigreturnFrame: {
+            // x86_64: at entry the stack pointer is at the kernel's struct
+            // ucontext; uc_sigmask follows uc_flags, uc_link, uc_stack (40 bytes)
+            // and uc_mcontext (256 bytes).
+            uint64_t mask = 0;
+            if (c.ev.stack_pointer == 0 || !c.mem.read_struct(c.ev.stack_pointer + 296, mask)) {
+                c.set(i, "{mask=?}", "null");
+                break;
+            }
+            std::string m = sigset_text(reinterpret_cast<const uint8_t*>(&mask), 8);
+            c.set(i, "{mask=" + m + "}", "{\"mask\":" + jstr(m) + "}");
+            break;
+        }
         case Arg::StatxFlags: {
             // The sync type is a 2-bit field; 0 is AT_STATX_SYNC_AS_STAT.
             std::string t = (v & 0x6000) == 0 ? "AT_STATX_SYNC_AS_STAT" : "";
@@ -563,7 +590,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::SocklenPtr: {
             if (v == 0) return c.set(i, "NULL", "null");
             uint32_t len = 0;
-            if (!c.mem.read_struct(v, len)) return c.set(i, hex_text(v), ptr_json(v));
+            if (!c.mem.read_struct(v, len)) return c.set(i, ptr_text(v), ptr_json(v));
             DecodedArg& a = c.call.args[i];
             if (!c.exit) {
                 a.saved = len;
@@ -575,16 +602,16 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             break;
         }
         case Arg::StatBuf:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_stat(c, i);
             break;
         case Arg::OutStatx:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_statx(c, i);
             break;
         case Arg::Iovec: put_iovec(c, i, v, c.raw(i + 1), false); break;
         case Arg::OutIovec:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_iovec(c, i, v, c.raw(i + 1), true);
             break;
         case Arg::Timespec: put_timespec(c, i); break;
@@ -655,7 +682,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::OutPipeFds: {
             int32_t fds[2];
             if (c.failed() || !c.ev.returned || c.mem.read(v, fds, 8) != 8)
-                return c.set(i, hex_text(v), ptr_json(v));
+                return c.set(i, ptr_text(v), ptr_json(v));
             c.set(i, "[" + dec(fds[0]) + ", " + dec(fds[1]) + "]", "[" + dec(fds[0]) + "," + dec(fds[1]) + "]");
             break;
         }
@@ -663,7 +690,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             if (v == 0) return c.set(i, "NULL", "null");
             int32_t s;
             if (c.failed() || !c.ev.returned || c.ev.ret == 0 || !c.mem.read_struct(v, s))
-                return c.set(i, hex_text(v), ptr_json(v));
+                return c.set(i, ptr_text(v), ptr_json(v));
             c.set_same(i, wait_status_text(s));
             break;
         }
@@ -681,7 +708,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             }
             break;
         case Arg::OutEpollEvents: {
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             std::string t = "[";
             for (int64_t k = 0; k < c.ev.ret; ++k) {
                 epoll_event e{};
@@ -700,7 +727,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::EpollEvent: {
             epoll_event e{};
             if (v == 0) return c.set(i, "NULL", "null");
-            if (!c.mem.read_struct(v, e)) return c.set(i, hex_text(v), ptr_json(v));
+            if (!c.mem.read_struct(v, e)) return c.set(i, ptr_text(v), ptr_json(v));
             c.set_same(i, epoll_event_text(e));
             break;
         }
@@ -714,7 +741,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::ArchPrctlCode: put_enum(c, i, kArchPrctl, "ARCH_"); break;
         case Arg::PrctlOption: put_enum(c, i, kPrctl, "PR_"); break;
         case Arg::OutDirents:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             {
                 // Count entries: each linux_dirent64 has d_reclen at offset 16.
                 size_t n = 0;
@@ -731,7 +758,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::OffPtr: {
             if (v == 0) return c.set(i, "NULL", "null");
             int64_t off;
-            if (!c.mem.read_struct(v, off)) return c.set(i, hex_text(v), ptr_json(v));
+            if (!c.mem.read_struct(v, off)) return c.set(i, ptr_text(v), ptr_json(v));
             DecodedArg& a = c.call.args[i];
             if (!c.exit) {
                 a.saved = static_cast<uint64_t>(off);
@@ -745,9 +772,9 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::RenameFlags: put_flags(c, i, kRenameFlags); break;
         case Arg::GrndFlags: put_flags(c, i, kGrndFlags); break;
         case Arg::OutUname: {
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             utsname u{};
-            if (!c.mem.read_struct(v, u)) return c.set(i, hex_text(v), ptr_json(v));
+            if (!c.mem.read_struct(v, u)) return c.set(i, ptr_text(v), ptr_json(v));
             c.set(i, "{sysname=" + quote_string(u.sysname, false) + ", nodename=" +
                          quote_string(u.nodename, false) + ", ...}",
                   "{\"sysname\":" + jstr(u.sysname) + ",\"nodename\":" + jstr(u.nodename) +
@@ -761,17 +788,23 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::EventfdFlags: put_flags(c, i, kEfdFlags); break;
         case Arg::EpollFlags: c.set_same(i, v == O_CLOEXEC ? "EPOLL_CLOEXEC" : flags_text(v, {})); break;
         case Arg::OutSysinfo: {
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             struct sysinfo si{};
-            if (!c.mem.read_struct(v, si)) return c.set(i, hex_text(v), ptr_json(v));
-            c.set(i, "{uptime=" + dec(si.uptime) + ", totalram=" + udec(si.totalram) + ", ...}",
+            if (!c.mem.read_struct(v, si)) return c.set(i, ptr_text(v), ptr_json(v));
+            c.set(i, "{uptime=" + dec(si.uptime) + ", loads=[" + udec(si.loads[0]) + ", " + udec(si.loads[1]) +
+                         ", " + udec(si.loads[2]) + "], totalram=" + udec(si.totalram) + ", freeram=" +
+                         udec(si.freeram) + ", sharedram=" + udec(si.sharedram) + ", bufferram=" +
+                         udec(si.bufferram) + ", totalswap=" + udec(si.totalswap) + ", freeswap=" +
+                         udec(si.freeswap) + ", procs=" + udec(si.procs) + ", totalhigh=" +
+                         udec(si.totalhigh) + ", freehigh=" + udec(si.freehigh) + ", mem_unit=" +
+                         udec(si.mem_unit) + "}",
                   "{\"uptime\":" + dec(si.uptime) + ",\"totalram\":" + udec(si.totalram) + "}");
             break;
         }
         case Arg::OutStatfs: {
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             struct statfs sf{};
-            if (!c.mem.read_struct(v, sf)) return c.set(i, hex_text(v), ptr_json(v));
+            if (!c.mem.read_struct(v, sf)) return c.set(i, ptr_text(v), ptr_json(v));
             c.set(i, "{f_type=" + hex_text(static_cast<uint64_t>(sf.f_type)) + ", f_bsize=" +
                          dec(sf.f_bsize) + ", f_blocks=" + udec(sf.f_blocks) + ", ...}",
                   "{\"type\":" + dec(sf.f_type) + ",\"bsize\":" + dec(sf.f_bsize) + "}");
@@ -801,7 +834,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::Itimer: put_enum(c, i, kItimers, "ITIMER_"); break;
         case Arg::MsgHdr: put_msghdr(c, i, false); break;
         case Arg::OutMsgHdr:
-            if (c.failed() || !c.ev.returned) return c.set(i, hex_text(v), ptr_json(v));
+            if (c.failed() || !c.ev.returned) return c.set(i, ptr_text(v), ptr_json(v));
             put_msghdr(c, i, true);
             break;
         case Arg::CloseRangeFlags: put_flags(c, i, kCloseRangeFlags); break;
@@ -925,7 +958,7 @@ void Decoder::decode_entry(const SyscallEvent& ev, MemoryReader& mem, DecodedCal
         call.args[i].kind = k;
         if (direction(k) == Dir::Out) {
             // Filled at exit; until then (or if it never returns) the address.
-            c.set(i, hex_text(ev.args[i]), ptr_json(ev.args[i]));
+            c.set(i, ptr_text(ev.args[i]), ptr_json(ev.args[i]));
             continue;
         }
         decode_one(c, i, k);

@@ -66,7 +66,7 @@ std::string arg_kind_name(Arg k) {
         K(PersonalityFlags, "personality") K(Which, "which") K(Uid, "id") K(FlockOp, "flock_op")
         K(FallocMode, "falloc_mode") K(SignalfdFlags, "sfd_flags") K(TimerfdFlags, "tfd_flags")
         K(InotifyFlags, "inotify_flags") K(Idtype, "idtype") K(Siginfo, "ptr")
-        K(XattrFlags, "xattr_flags") K(MountFlags, "mount_flags") K(UmountFlags, "umount_flags") K(OutBufHex, "buf") K(StatxFlags, "at_flags")
+        K(XattrFlags, "xattr_flags") K(MountFlags, "mount_flags") K(UmountFlags, "umount_flags") K(OutBufHex, "buf") K(StatxFlags, "at_flags") K(SigreturnFrame, "sigframe") K(OutCpuSet, "cpuset")
 #undef K
     }
     return "raw";
@@ -82,8 +82,9 @@ std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPref
         line += call.args[i].text;
     }
     line += ')';
-    // strace aligns the result at column 40 of the call text.
-    size_t col = line.size() - start;
+    // strace aligns the result at column 40 of the line (pid prefix included).
+    size_t col = line.size();
+    (void)start;
     if (col < 39) line.append(39 - col, ' ');
     line += " = ";
     line += call.returned ? call.ret_text : "?";

@@ -169,6 +169,7 @@ constexpr Named kPrctlT[] = {
 constexpr Named kRenameT[] = {{1, "RENAME_NOREPLACE"}, {2, "RENAME_EXCHANGE"}, {4, "RENAME_WHITEOUT"}};
 constexpr Named kGrndT[] = {{1, "GRND_NONBLOCK"}, {2, "GRND_RANDOM"}, {4, "GRND_INSECURE"}};
 constexpr Named kStatxT[] = {
+    {0xfff, "STATX_ALL"}, {0x7ff, "STATX_BASIC_STATS"},
     {0x1, "STATX_TYPE"}, {0x2, "STATX_MODE"}, {0x4, "STATX_NLINK"}, {0x8, "STATX_UID"},
     {0x10, "STATX_GID"}, {0x20, "STATX_ATIME"}, {0x40, "STATX_MTIME"}, {0x80, "STATX_CTIME"},
     {0x100, "STATX_INO"}, {0x200, "STATX_SIZE"}, {0x400, "STATX_BLOCKS"},
@@ -424,7 +425,10 @@ std::string file_mode_text(uint32_t mode) {
     }
     std::string out;
     if (type) out = std::string(type) + "|";
-    uint32_t perm = mode & 07777;
+    if (mode & S_ISUID) out += "S_ISUID|";
+    if (mode & S_ISGID) out += "S_ISGID|";
+    if (mode & S_ISVTX) out += "S_ISVTX|";
+    uint32_t perm = mode & 0777;
     char b[16];
     std::snprintf(b, sizeof b, "%04o", perm);
     out += b;

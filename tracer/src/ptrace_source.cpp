@@ -281,6 +281,7 @@ Result<int> PtraceSource::run(TraceHandler& handler) {
                 t.ev.tid = tid;
                 t.ev.nr = nr;
                 for (int k = 0; k < 6; ++k) t.ev.args[k] = a[k];
+                t.ev.stack_pointer = info.stack_pointer;
                 t.ev.entry_time = now();
                 t.in_syscall = true;
                 if (tid == root_ && skip_until_exec_ && (nr == SYS_execve || nr == SYS_execveat))

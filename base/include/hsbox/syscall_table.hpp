@@ -153,6 +153,8 @@ enum class Arg : uint8_t {
     UmountFlags,  // MNT_* for umount2
     OutBufHex,    // out: like OutBuf, printed as \x hex (random bytes)
     StatxFlags,   // AT_* plus the AT_STATX_SYNC_* field (statx)
+    OutCpuSet,    // out: CPU mask (sched_getaffinity), size is the return value
+    SigreturnFrame, // the signal frame at the stack pointer (rt_sigreturn's only "argument")
 };
 
 constexpr size_t kMaxArgs = 6;

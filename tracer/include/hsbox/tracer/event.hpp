@@ -16,6 +16,7 @@ struct SyscallEvent {
     pid_t tid = 0;   // thread id (== pid for the main thread)
     int nr = -1;     // x86_64 number
     std::array<uint64_t, 6> args{};
+    uint64_t stack_pointer = 0;  // at entry, when the source knows it (0 otherwise)
     int64_t ret = 0;        // raw return value: -errno (1..4095) on failure
     bool returned = false;  // false until the exit was seen (exit/exit_group never return)
     timespec entry_time{};  // CLOCK_REALTIME at entry
