@@ -2,7 +2,7 @@
 // and Union results into replies. It holds no filesystem state of its own
 // besides open-file and open-directory handles; the errno of a failed Union
 // call is what the kernel (and the program in the space) gets.
-#define FUSE_USE_VERSION 34
+#define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
 #include <fcntl.h>
@@ -30,7 +30,10 @@ struct FileHandle {
     Fd fd;
 };
 
+// The listing is taken on the first readdir, not at opendir: when the
+// kernel's readdir cache is valid it opens the directory but reads nothing.
 struct DirHandle {
+    bool listed = false;
     std::vector<DirEntry> entries;
 };
 
@@ -66,10 +69,12 @@ void op_init(void* userdata, fuse_conn_info* conn) {
     (void)userdata;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
-    // Correctness first: no writeback cache (O_APPEND and mtime stay exact),
-    // no readdirplus (one code path for lookups and their reference counts).
+    // Correctness first: no writeback cache (O_APPEND and mtime stay exact).
+    // readdirplus fills the kernel's dentry cache during listings; "auto"
+    // lets the kernel use plain readdir when it has the entries already.
     conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
-    conn->want &= ~FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+    if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 void op_lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -250,29 +255,72 @@ void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence, fuse_file_i
 }
 
 void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    auto r = un(req).readdir(ino);
-    if (!r) return reply_error(req, r.error());
-    auto* h = new DirHandle{std::move(*r)};
+    auto a = un(req).getattr(ino);
+    if (!a) return reply_error(req, a.error());
+    if (!S_ISDIR(a->st_mode)) return (void)fuse_reply_err(req, ENOTDIR);
+    auto* h = new DirHandle;
     fi->fh = reinterpret_cast<uint64_t>(h);
+    // The root view is the only writer of its upper and the kernel drops a
+    // directory's cached listing whenever it changes one of its entries.
+    if (un(req).writable()) {
+        fi->cache_readdir = 1;
+        fi->keep_cache = 1;
+    }
     if (fuse_reply_open(req, fi) == -ENOENT) delete h;
 }
 
-void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-    (void)ino;
+void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi, bool plus) {
     auto* h = reinterpret_cast<DirHandle*>(fi->fh);
+    if (!h->listed) {
+        auto r = un(req).readdir(ino);
+        if (!r) return reply_error(req, r.error());
+        h->entries = std::move(*r);
+        h->listed = true;
+    }
     std::vector<char> buf(size);
     size_t used = 0;
     for (size_t i = static_cast<size_t>(off); i < h->entries.size(); ++i) {
         const DirEntry& e = h->entries[i];
-        struct stat st {};
-        st.st_ino = e.ino;
-        st.st_mode = static_cast<mode_t>(e.type) << 12;
-        size_t n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
-                                     static_cast<off_t>(i + 1));
-        if (n > size - used) break;
+        size_t n;
+        if (plus) {
+            fuse_entry_param p{};
+            bool dot = e.name == "." || e.name == "..";
+            if (dot) {
+                p.attr.st_ino = e.ino;
+                p.attr.st_mode = static_cast<mode_t>(e.type) << 12;
+            } else {
+                auto l = un(req).lookup(ino, e.name);
+                if (!l) continue;  // gone since the listing
+                p.ino = l->node;
+                p.attr = l->attr;
+                p.attr_timeout = ctx(req).timeout;
+                p.entry_timeout = ctx(req).timeout;
+            }
+            n = fuse_add_direntry_plus(req, buf.data() + used, size - used, e.name.c_str(), &p,
+                                       static_cast<off_t>(i + 1));
+            if (n > size - used) {
+                if (!dot) un(req).forget(p.ino, 1);  // did not fit: the kernel never saw it
+                break;
+            }
+        } else {
+            struct stat st {};
+            st.st_ino = e.ino;
+            st.st_mode = static_cast<mode_t>(e.type) << 12;
+            n = fuse_add_direntry(req, buf.data() + used, size - used, e.name.c_str(), &st,
+                                  static_cast<off_t>(i + 1));
+            if (n > size - used) break;
+        }
         used += n;
     }
     fuse_reply_buf(req, buf.data(), used);
+}
+
+void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, false);
+}
+
+void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    do_readdir(req, ino, size, off, fi, true);
 }
 
 void op_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -351,6 +399,7 @@ fuse_lowlevel_ops make_ops() {
     ops.lseek = op_lseek;
     ops.opendir = op_opendir;
     ops.readdir = op_readdir;
+    ops.readdirplus = op_readdirplus;
     ops.releasedir = op_releasedir;
     ops.fsyncdir = op_fsyncdir;
     ops.statfs = op_statfs;
