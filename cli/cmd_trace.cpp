@@ -34,7 +34,13 @@ struct TracePlan {
     bool quiet = false;          // -q: no signal/exit lines
 };
 
-void on_signal(int) { PtraceSource::request_detach(); }
+// Attach mode: detach and end. Spawn mode: pass SIGTERM/SIGHUP on to the
+// command (SIGINT from a terminal already reached it: same process group).
+bool g_attach_mode = false;
+void on_signal(int sig) {
+    if (g_attach_mode) PtraceSource::request_detach();
+    else if (sig != SIGINT) PtraceSource::forward_signal(sig);
+}
 
 bool parse_number(const char* s, long min, long max, long& out) {
     char* end = nullptr;
@@ -132,9 +138,9 @@ int cmd_trace(int argc, char** argv) {
     po.use_seccomp = plan.seccomp && !so.filter.selects_everything();
     po.syscalls = so.filter.numbers();
 
-    // Attach mode: SIGINT/SIGTERM detach and end. Spawn mode: the command gets
-    // the terminal's signals itself; we keep running until it ends (handlers,
-    // unlike SIG_IGN, are reset by exec, so the command sees default dispositions).
+    // Handlers, unlike SIG_IGN, are reset by exec: the command starts with
+    // default dispositions.
+    g_attach_mode = plan.attach_pid != 0;
     struct sigaction sa{};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);

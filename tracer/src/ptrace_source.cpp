@@ -23,6 +23,7 @@ namespace hsbox::tracer {
 namespace {
 
 std::atomic<bool> g_detach{false};
+std::atomic<int> g_forward{0};  // a signal to pass on to a spawned command
 
 constexpr unsigned kBaseOptions = PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACEEXEC;
 constexpr unsigned kFollowOptions = PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
@@ -89,6 +90,8 @@ std::vector<sock_filter> seccomp_trace_program(const std::vector<int>& syscalls)
 }
 
 void PtraceSource::request_detach() { g_detach.store(true); }
+
+void PtraceSource::forward_signal(int sig) { g_forward.store(sig); }
 
 PtraceSource::~PtraceSource() {
     // Spawned tracees die with us (PTRACE_O_EXITKILL); attached ones are
@@ -223,6 +226,10 @@ Result<int> PtraceSource::run(TraceHandler& handler) {
             // Stop every tracee; each is detached at its next stop.
             detaching = true;
             for (auto& [tid, t] : threads_) ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+        }
+        if (spawned_) {
+            int fwd = g_forward.exchange(0);
+            if (fwd && threads_.count(root_)) kill(root_, fwd);
         }
         int status = 0;
         pid_t tid = waitpid(-1, &status, __WALL);

@@ -67,6 +67,9 @@ public:
     // Asks run() to detach from every tracee and return (async-signal-safe:
     // call it from a signal handler; run() notices when waitpid is interrupted).
     static void request_detach();
+    // Asks run() to send `sig` to the spawned command (async-signal-safe), so
+    // that `kill hsbox` stops the traced server the way it would stop it untraced.
+    static void forward_signal(int sig);
 
     pid_t root() const { return root_; }
     bool seccomp_active() const { return seccomp_active_; }
