@@ -90,6 +90,7 @@ long Fibers::run_blocking(std::function<long()> work) {
     }
     cv_.notify_one();
     ++suspended_;
+    ++yields_;
     f->back = std::move(f->back).resume();  // back to the loop until on_completion
     --suspended_;
     return job.result;

@@ -43,6 +43,10 @@ public:
     // Number of fibers currently suspended.
     size_t suspended() const { return suspended_; }
 
+    // Counts suspensions so far: a handler that sees it unchanged has not
+    // yielded, so nothing else (no exit, no pid reuse) happened meanwhile.
+    uint64_t yields() const { return yields_; }
+
 private:
     struct Fiber;
     struct Job {
@@ -62,6 +66,7 @@ private:
     Fd done_fd_;
     Fiber* current_ = nullptr;
     size_t suspended_ = 0;
+    uint64_t yields_ = 0;
 };
 
 }  // namespace hsbox::supervisor

@@ -71,8 +71,13 @@ struct Call {
     Result<std::string> space_path(int dirfd_arg, int path_arg) const;
     // A duplicate of one of the target's descriptors (pidfd_getfd).
     Result<Fd> target_fd(int fd) const;
-    // Is the notification still live? (after reading target memory)
-    bool valid() const { return space.notifier->id_valid(n.id); }
+    // Is the notification still live, so that what was read from the
+    // target's memory was the target's and a write-back reaches it? Until a
+    // handler yields, the target cannot have gone: it is traced by us and
+    // its exit is only collected on this thread, so its pid stays pinned.
+    // After a yield, ask the kernel (SECCOMP_IOCTL_NOTIF_ID_VALID).
+    bool valid() const { return space.fibers->yields() == yields_at_start || space.notifier->id_valid(n.id); }
+    uint64_t yields_at_start = 0;
 };
 
 using Handler = Reply (*)(Call&);

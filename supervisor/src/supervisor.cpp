@@ -126,6 +126,17 @@ Result<Fd> load_filter_in_child(const std::vector<uint8_t>& prog) {
     ::_exit(127);
 }
 
+// The signals the loop takes through its signalfd.
+const sigset_t& handled_signals() {
+    static const sigset_t set = [] {
+        sigset_t s;
+        sigemptyset(&s);
+        for (int sig : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&s, sig);
+        return s;
+    }();
+    return set;
+}
+
 }  // namespace
 
 Result<std::string> runtime_dir() {
@@ -253,7 +264,7 @@ Status Supervisor::start_child() {
     int listener = static_cast<int>(::syscall(SYS_pidfd_getfd, pidfd, lfd, 0));
     if (listener < 0) return last_error("pidfd_getfd (listener)");
     notifier_ = std::make_unique<Notifier>(Fd(listener));
-    notifier_->enable_sync_wakeup();
+    if (!notifier_->enable_sync_wakeup()) LOG_INFO("kernel without SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: slower round trips");
     space_.notifier = notifier_.get();
     tasks_ = std::make_unique<Tasks>(*view_, [this](pid_t t) { return in_flight_.count(t) != 0; });
     space_.tasks = tasks_.get();
@@ -300,7 +311,8 @@ void Supervisor::dispatch(const seccomp_notif& n) {
         if (n.data.arch != AUDIT_ARCH_X86_64) {
             r = Reply::err(ENOSYS);
         } else {
-            Call c{n, space_, Who{static_cast<pid_t>(n.pid), tasks_->tgid_of(static_cast<pid_t>(n.pid))}};
+            Call c{n, space_, Who{static_cast<pid_t>(n.pid), tasks_->tgid_of(static_cast<pid_t>(n.pid))},
+                   fibers_.yields()};
             Handler h = handler_for(n.data.nr);
             r = h ? h(c) : Reply::err(ENOSYS);
         }
@@ -370,7 +382,6 @@ void Supervisor::serve() {
                 ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr);
             }
         }
-        tasks_->reap();
     }
 }
 
@@ -395,11 +406,7 @@ Result<int> Supervisor::run() {
         cleanup();
         return s.error();
     }
-    sigset_t mask;
-    sigemptyset(&mask);
-    for (int s : {SIGCHLD, SIGTERM, SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2}) sigaddset(&mask, s);
-    ::sigprocmask(SIG_BLOCK, &mask, nullptr);
-    sigfd_.reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    sigfd_.reset(::signalfd(-1, &handled_signals(), SFD_CLOEXEC | SFD_NONBLOCK));
     tasks_->reap();
     serve();
     int status = tasks_->main_status();
@@ -409,8 +416,16 @@ Result<int> Supervisor::run() {
 
 Result<int> run_space(const SpaceOptions& opts) {
     if (opts.argv.empty()) return Error{EINVAL, "no command given"};
-    Supervisor s(opts);
-    return s.run();
+    // Blocked before any thread exists (the fibers' workers), so that every
+    // SIGCHLD reaches the signalfd and none is lost to a worker thread.
+    sigset_t old;
+    ::pthread_sigmask(SIG_BLOCK, &handled_signals(), &old);
+    Result<int> r = [&] {
+        Supervisor s(opts);
+        return s.run();
+    }();
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    return r;
 }
 
 }  // namespace hsbox::supervisor
