@@ -34,6 +34,15 @@ TEST_CASE("two hosts exchange TCP and UDP over IPv4 and IPv6 through the tunnel"
     CHECK(b->quit() == 0);
 }
 
+TEST_CASE("the tunnel runs over IPv6 endpoints too", "[stack]") {
+    Hosts h(true);
+    auto a = h.start("a.toml", {"--echo", "7"});
+    auto b = h.start("b.toml", {"--echo", "7"});
+    CHECK(b->ask("tcp 10.77.0.1 7 v4-in-v6") == "ok v4-in-v6");
+    CHECK(b->ask("udp fd77::1 7 v6-in-v6") == "ok v6-in-v6");
+    CHECK(a->stats()["rx_packets"] > 0);
+}
+
 TEST_CASE("two spaces bind the same port at once; inside one space it is taken", "[stack][invariant6]") {
     Hosts h;
     auto a = h.start("a.toml", {"--echo", "7"});

@@ -24,17 +24,26 @@
 
 namespace tunneltest {
 
-// A UDP port on 127.0.0.1 that was free a moment ago.
-inline int free_udp_port() {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t l = sizeof a;
-    getsockname(s, reinterpret_cast<sockaddr*>(&a), &l);
+// A UDP port on 127.0.0.1 (or ::1) that was free a moment ago.
+inline int free_udp_port(bool v6 = false) {
+    int s = socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_storage ss{};
+    socklen_t l;
+    if (v6) {
+        auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        l = sizeof *a;
+    } else {
+        auto* a = reinterpret_cast<sockaddr_in*>(&ss);
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        l = sizeof *a;
+    }
+    bind(s, reinterpret_cast<sockaddr*>(&ss), l);
+    getsockname(s, reinterpret_cast<sockaddr*>(&ss), &l);
     close(s);
-    return ntohs(a.sin_port);
+    return ntohs(v6 ? reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port : reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
 inline std::string hsbox_bin() {
@@ -135,15 +144,17 @@ private:
 struct Hosts {
     std::string dir;
     int port_a, port_b, port_c;
+    std::string host;  // the outer (tunnel endpoint) address: 127.0.0.1 or [::1]
 
-    Hosts() {
+    // `outer_v6`: the tunnel's UDP endpoints on ::1 instead of 127.0.0.1.
+    explicit Hosts(bool outer_v6 = false) : host(outer_v6 ? "[::1]" : "127.0.0.1") {
         const char* t = std::getenv("TMPDIR");
         std::string tmpl = std::string(t && *t ? t : "/tmp") + "/hsbox-tunnel-XXXXXX";
         if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp");
         dir = tmpl;
-        port_a = free_udp_port();
-        port_b = free_udp_port();
-        port_c = free_udp_port();
+        port_a = free_udp_port(outer_v6);
+        port_b = free_udp_port(outer_v6);
+        port_c = free_udp_port(outer_v6);
         for (const char* k : {"ab", "ba", "cx", "xc"})
             if (!hsbox::netstack::write_new_key(dir + "/" + k + ".key", 128, false).ok())
                 throw std::runtime_error("keygen");
@@ -160,8 +171,8 @@ struct Hosts {
                const std::string& peer, int peer_port, const std::string& peer_addr, unsigned spi_in,
                unsigned spi_out, const std::string& key_in, const std::string& key_out) {
         std::ofstream f(dir + "/" + file);
-        f << "name = \"" << name << "\"\n[local]\nendpoint = \"127.0.0.1:" << port << "\"\naddress = " << addr
-          << "\n[[peer]]\nname = \"" << peer << "\"\nendpoint = \"127.0.0.1:" << peer_port
+        f << "name = \"" << name << "\"\n[local]\nendpoint = \"" << host << ":" << port << "\"\naddress = " << addr
+          << "\n[[peer]]\nname = \"" << peer << "\"\nendpoint = \"" << host << ":" << peer_port
           << "\"\naddress = " << peer_addr << "\nspi_in = " << spi_in << "\nspi_out = " << spi_out
           << "\nkey_in = \"" << key_in << "\"\nkey_out = \"" << key_out << "\"\n";
     }
