@@ -170,6 +170,28 @@ key_out = "out.key"
         r = recv()
         check(r is not None and r.haslayer(TCP) and "R" in str(r[TCP].flags), "TCP SYN to a closed port gets RST")
 
+        # --- reordering inside the window, and the window's edge ------------
+        def ping_at(seq, n):
+            return bytes(to_a.encrypt(IP(src="10.77.0.2", dst="10.77.0.1") / ICMP(id=11, seq=n) / b"r",
+                                      seq_num=seq)[UDP].payload)
+
+        def answered(data):
+            send(data)
+            r = recv(1.0)
+            return r is not None and r.haslayer(ICMP) and r[ICMP].type == 0
+
+        base = to_a.seq_num + 10
+        order = [5, 3, 1, 4, 2]
+        check(all(answered(ping_at(base + i, i)) for i in order), "packets reordered inside the window are all answered")
+        top = base + 5 + 3000
+        check(answered(ping_at(top, 100)), "a jump far ahead is accepted")
+        check(answered(ping_at(top - 1983, 101)), "1983 behind the top: inside the 1984-packet window, accepted")
+        before = space.stats()
+        send(ping_at(top - 1984, 102))
+        check(recv(0.7) is None, "1984 behind the top: outside the window, no reply")
+        check(space.stats()["drop_replay"] == before["drop_replay"] + 1, "... and counted as a replay")
+        to_a.seq_num = top + 1
+
         # --- hostile traffic: dropped, counted, never answered ---------------
         ping = IP(src="10.77.0.2", dst="10.77.0.1") / ICMP(id=8, seq=2) / b"x"
 
@@ -183,7 +205,8 @@ key_out = "out.key"
             check(after["rx_packets"] == before["rx_packets"], f"{what}: nothing delivered")
 
         # (ahead of the window, so the ICV check is what stops it)
-        dropped(seal(sa(0x1001, key["wrong"], seq=1000), ping), "drop_auth_failed", "valid SPI, other key")
+        dropped(seal(sa(0x1001, key["wrong"], seq=to_a.seq_num + 1000), ping), "drop_auth_failed",
+                "valid SPI, other key")
         dropped(seal(sa(0x1001, key["wrong"], seq=2), ping), "drop_replay",
                 "valid SPI, other key, old sequence number")
         dropped(seal(sa(0x7777, key["in"]), ping), "drop_unknown_spi", "unknown SPI")
