@@ -355,7 +355,8 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
     } else {
         if (inner < 40 || (body[0] >> 4) != 6) return drop(Drop::Malformed);
         ip_len = 40 + ((size_t{body[4]} << 8) | body[5]);
-        if (ip_len > inner) return drop(Drop::Malformed);  // also rejects jumbograms
+        // also rejects jumbograms, and anything lwIP's 16-bit pbuf lengths cannot hold
+        if (ip_len > inner || ip_len > 0xffff) return drop(Drop::Malformed);
         src = body + 8;
         dst = body + 24;
         family = AF_INET6;
