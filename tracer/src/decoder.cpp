@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -972,6 +973,11 @@ void Decoder::decode_entry(const SyscallEvent& ev, MemoryReader& mem, DecodedCal
         }
     // futex prints the arguments its operation uses.
     if (call.info && call.info->nargs >= 2 && call.info->args[1] == Arg::FutexOp) trim_futex(call, ev);
+    // ioctls that take no argument.
+    if (call.info && call.info->nargs == 3 && call.info->args[1] == Arg::IoctlReq) {
+        uint32_t req = static_cast<uint32_t>(ev.args[1]);
+        if (req == FIOCLEX || req == FIONCLEX || req == TIOCNOTTY) call.args.resize(2);
+    }
     // The argument after an fcntl command depends on it.
     if (call.info && call.info->nargs >= 3 && call.info->args[1] == Arg::FcntlCmd)
         put_fcntl_arg(c, 2);

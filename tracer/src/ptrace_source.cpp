@@ -346,7 +346,6 @@ Result<int> PtraceSource::run(TraceHandler& handler) {
                 // Group stop: stay stopped, but keep reporting (PTRACE_LISTEN).
                 ptrace(PTRACE_LISTEN, tid, 0, 0);
             } else {
-                if (tid == root_ && exec_error_fd_) check_exec_error_later_ = true;
                 resume(tid, t, 0);
             }
             continue;

@@ -94,7 +94,6 @@ private:
     std::unordered_map<pid_t, Thread> threads_;
     ProcessMemory mem_{0};
     Fd exec_error_fd_;  // the child writes errno here when exec fails
-    bool check_exec_error_later_ = false;
 };
 
 // Returns the seccomp-bpf program that makes the selected x86_64 syscalls
