@@ -13,6 +13,8 @@
 //   send HOST PORT BYTES       stream BYTES to a discard port; "ok BYTES SECONDS"
 //   rr HOST PORT COUNT SIZE    COUNT request/responses of SIZE bytes on one
 //                              connection to an echo port; "ok COUNT SECONDS"
+//   verify HOST PORT BYTES     send BYTES of a pseudo-random stream to an echo
+//                              port in 16 KiB chunks and compare what comes back
 //   stats                      the tunnel counters, one "name value" per line, then "end"
 //   quit                       (or end of input) write --stats and exit 0
 //
@@ -285,6 +287,35 @@ std::string do_rr(const std::string& host, const std::string& port, const std::s
     return out;
 }
 
+std::string do_verify(const std::string& host, const std::string& port, const std::string& bytes, int timeout_ms) {
+    socklen_t len;
+    auto ss = make_addr(host, port, &len);
+    if (!ss) return err(ss.code(), ss.error().context);
+    size_t total = std::stoull(bytes);
+    auto c = connect_tcp(*ss, len, timeout_ms);
+    if (!c) return err(c.code(), c.error().context);
+    LwipSocket s(*c);
+    std::vector<char> out(16 * 1024), in(16 * 1024);
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (size_t done = 0; done < total;) {
+        size_t n = std::min(out.size(), total - done);
+        for (size_t i = 0; i < n; ++i) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            out[i] = char(x);
+        }
+        if (!send_all(s.fd, out.data(), n)) return err(errno, "send");
+        for (size_t got = 0; got < n;) {
+            ssize_t r = lwip_recv(s.fd, in.data() + got, n - got, 0);
+            if (r <= 0) return err(r < 0 ? errno : ECONNRESET, "recv");
+            got += size_t(r);
+        }
+        if (std::memcmp(out.data(), in.data(), n) != 0)
+            return err(EIO, "stream differs within bytes " + std::to_string(done) + "+" + std::to_string(n));
+        done += n;
+    }
+    return "ok " + std::to_string(total);
+}
+
 // Servers: one thread per listening socket, one per TCP connection.
 void serve_tcp(int port, bool echo) {
     int l = lwip_socket(AF_INET6, SOCK_STREAM, 0);
@@ -426,6 +457,8 @@ int cmd_tunnel(int argc, char** argv) {
             r = do_bind(w[1], w[2]);
         else if (w[0] == "send" && w.size() == 4)
             r = do_send(w[1], w[2], w[3], timeout_ms * 10);
+        else if (w[0] == "verify" && w.size() == 4)
+            r = do_verify(w[1], w[2], w[3], timeout_ms);
         else if (w[0] == "rr" && w.size() == 5)
             r = do_rr(w[1], w[2], w[3], w[4], timeout_ms);
         else if (w[0] == "stats")

@@ -34,6 +34,17 @@ TEST_CASE("two hosts exchange TCP and UDP over IPv4 and IPv6 through the tunnel"
     CHECK(b->quit() == 0);
 }
 
+TEST_CASE("an 8 MiB TCP stream crosses the tunnel intact, both ways and over IPv6", "[stack]") {
+    Hosts h;
+    auto a = h.start("a.toml", {"--echo", "7"});
+    auto b = h.start("b.toml", {"--echo", "7"});
+    CHECK(b->ask("verify 10.77.0.1 7 8388608", 120) == "ok 8388608");
+    CHECK(a->ask("verify fd77::2 7 1000001", 120) == "ok 1000001");
+    auto sa = a->stats();
+    CHECK(sa["tx_errors"] == 0);
+    CHECK(sa["drop_replay"] + sa["drop_auth_failed"] + sa["drop_malformed"] == 0);
+}
+
 TEST_CASE("the tunnel runs over IPv6 endpoints too", "[stack]") {
     Hosts h(true);
     auto a = h.start("a.toml", {"--echo", "7"});
