@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstring>
 #include <set>
 #include <sstream>
@@ -223,19 +224,113 @@ Result<Fd> SpaceView::open_impl(const Who& who, const std::string& path, int fla
     if (flags & O_CREAT) return open_created(who, path, flags, mode, depth);
     int probe_flags = O_PATH | (flags & (O_NOFOLLOW | O_DIRECTORY));
     auto probe = openat2_fd(root_.get(), path, probe_flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
-    if (!probe) return probe.error();
-    return check_host_result(who, std::move(*probe), flags, mode, depth);
+    if (!probe) {
+        int e = probe.code();
+        // A symlink may lead into /proc or /dev (or be a magic link), which
+        // only the space's own resolution can follow.
+        if (e == ENOENT || e == ELOOP || e == ENOTDIR) {
+            auto canon = walk(who, path, !(flags & O_NOFOLLOW));
+            if (canon && *canon != join_components(comps)) return open_impl(who, *canon, flags, mode, depth + 1);
+        }
+        return probe.error();
+    }
+    return check_host_result(who, std::move(*probe), path, flags, mode, depth);
+}
+
+Result<std::optional<std::string>> SpaceView::link_target(const Who& who, const std::string& space_path) const {
+    auto comps = lexical_components(space_path);
+    if (!comps.empty() && comps[0] == "proc") {
+        // Only these are symlinks in the space's /proc.
+        size_t n = comps.size();
+        bool link = (n == 2 && (comps[1] == "self" || comps[1] == "thread-self" || comps[1] == "net" ||
+                                comps[1] == "mounts"));
+        size_t i = 2;
+        if (n >= 4 && comps[2] == "task") i = 4;
+        if (n == i + 1 && (comps[i] == "root" || comps[i] == "cwd" || comps[i] == "exe")) link = true;
+        if (n == i + 2 && comps[i] == "fd") link = true;
+        if (n >= 2 && is_number(comps[1]) && !in_space_(static_cast<pid_t>(std::stol(comps[1]))))
+            return Error{ENOENT, space_path};
+        if (!link) return std::optional<std::string>();
+        auto t = readlink(who, space_path);
+        if (!t) return t.error();
+        if (t->empty() || ((*t)[0] != '/' && comps.size() > 2)) return Error{ENOTDIR, space_path};
+        return std::optional<std::string>(*t);
+    }
+    if (comps.size() == 2 && comps[0] == "dev") {
+        for (auto& [n, t] : kDevLinks)
+            if (comps[1] == n) return std::optional<std::string>(t);
+        return std::optional<std::string>();
+    }
+    if (!comps.empty() && comps[0] == "dev") return std::optional<std::string>();
+    std::string lexical_host = opts_.root == "/" ? join_components(comps) : opts_.root + join_components(comps);
+    if (hidden(lexical_host)) return Error{ENOENT, space_path};
+    auto fd = openat2_fd(root_.get(), space_path, O_PATH | O_NOFOLLOW, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    if (!fd) return fd.error();
+    struct stat st;
+    if (::fstat(fd->get(), &st) < 0) return last_error("fstat");
+    if (!S_ISLNK(st.st_mode)) return std::optional<std::string>();
+    auto t = read_link(fd->get(), "");
+    if (!t) return t.error();
+    return std::optional<std::string>(*t);
+}
+
+Result<std::string> SpaceView::walk(const Who& who, const std::string& path, bool follow_last) const {
+    std::deque<std::string> todo;
+    auto push_front_path = [&](std::string_view p) {
+        std::vector<std::string> parts;
+        size_t i = 0;
+        while (i <= p.size()) {
+            size_t j = p.find('/', i);
+            if (j == std::string_view::npos) j = p.size();
+            if (j > i) parts.emplace_back(p.substr(i, j - i));
+            i = j + 1;
+        }
+        todo.insert(todo.begin(), parts.begin(), parts.end());
+    };
+    push_front_path(path);
+    std::vector<std::string> done;
+    int links = 0;
+    while (!todo.empty()) {
+        std::string c = std::move(todo.front());
+        todo.pop_front();
+        if (c == ".") continue;
+        if (c == "..") {
+            if (!done.empty()) done.pop_back();
+            continue;
+        }
+        done.push_back(c);
+        if (todo.empty() && !follow_last) break;
+        auto link = link_target(who, join_components(done));
+        if (!link) {
+            // Missing (or refused): the rest is resolved no further.
+            done.insert(done.end(), todo.begin(), todo.end());
+            break;
+        }
+        if (!link->has_value()) continue;
+        if (++links > kMaxSymlinkDepth) return Error{ELOOP, path};
+        done.pop_back();
+        const std::string& target = **link;
+        if (!target.empty() && target[0] == '/') done.clear();
+        push_front_path(target);
+    }
+    return join_components(done);
 }
 
 // `fd` came from the host route as an O_PATH probe. Checks where it landed,
 // then opens it for real with `flags`.
-Result<Fd> SpaceView::check_host_result(const Who& who, Fd fd, int flags, mode_t mode, int depth) const {
+Result<Fd> SpaceView::check_host_result(const Who& who, Fd fd, const std::string& path, int flags, mode_t mode,
+                                        int depth) const {
     auto host = fd_path(fd.get());
     if (!host) return host.error();
     if (under(*host, "/proc") || under(*host, "/dev")) {
         // Reached through a symlink (only possible when the root is "/"):
-        // take the emulated route, which applies the space's rules.
-        return open_impl(who, *host, flags & ~O_CREAT, mode, depth + 1);
+        // resolve it again in the space's terms (/proc/self is the caller,
+        // not the supervisor) and take the emulated route.
+        auto canon = walk(who, path, !(flags & O_NOFOLLOW));
+        if (!canon) return canon.error();
+        auto comps = lexical_components(*canon);
+        if (comps.empty() || (comps[0] != "proc" && comps[0] != "dev")) return Error{ENOENT, path};
+        return open_impl(who, *canon, flags & ~O_CREAT, mode, depth + 1);
     }
     if (hidden(*host)) return Error{ENOENT, *host};
     struct stat st;
@@ -265,7 +360,7 @@ Result<Fd> SpaceView::open_created(const Who& who, const std::string& path, int 
         }
         auto probe = open_at(par->dir.get(), par->name, O_PATH | O_NOFOLLOW);
         if (!probe) return probe.error();
-        return check_host_result(who, std::move(*probe), flags & ~O_CREAT, mode, depth);
+        return check_host_result(who, std::move(*probe), path, flags & ~O_CREAT, mode, depth);
     }
     if (errno != ENOENT) return last_error("stat " + path);
     int fd = ::openat(par->dir.get(), par->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
@@ -441,7 +536,7 @@ Result<Fd> SpaceView::open_proc(const Who& who, std::vector<std::string> comps, 
     if (what == "ns" && comps.size() > i + 1) {
         if (last || !nofollow_last) return Error{EACCES, "ns"};
     }
-    if ((what == "mountinfo" || what == "mounts") && last && !(flags & O_PATH)) return mountinfo(pid);
+    if ((what == "mountinfo" || what == "mounts") && last && !(flags & O_PATH)) return mountinfo(pid, what);
     return openat2_fd(proc_.get(), prefix + "/" + what + rest, flags, mode, beneath);
 }
 
@@ -512,15 +607,20 @@ Result<Fd> SpaceView::proc_snapshot(const Who& who) const {
 
 // /proc/PID/mountinfo in space terms: mounts outside the root or hidden are
 // left out, mount points are shown relative to the root.
-Result<Fd> SpaceView::mountinfo(pid_t pid) const {
-    auto text = read_file(proc_.get(), std::to_string(pid) + "/mountinfo");
+Result<Fd> SpaceView::mountinfo(pid_t pid, const std::string& file) const {
+    auto text = read_file(proc_.get(), std::to_string(pid) + "/" + file);
     if (!text) return text.error();
     std::istringstream in(*text);
     std::string line, out;
+    // The mount point is field 5 of mountinfo, field 2 of mounts.
+    const bool info = file == "mountinfo";
     while (std::getline(in, line)) {
         std::istringstream ls(line);
         std::string id, parent, devno, mroot, mpoint;
-        ls >> id >> parent >> devno >> mroot >> mpoint;
+        if (info)
+            ls >> id >> parent >> devno >> mroot >> mpoint;
+        else
+            ls >> id >> mpoint;
         if (hidden(mpoint)) continue;
         std::string sp;
         if (opts_.root == "/") {
@@ -535,6 +635,7 @@ Result<Fd> SpaceView::mountinfo(pid_t pid) const {
             continue;
         }
         size_t pos = line.find(" " + mpoint + " ", id.size() + parent.size() + devno.size() + mroot.size());
+        if (!info) pos = line.find(" " + mpoint + " ", id.size());
         if (pos != std::string::npos) line.replace(pos + 1, mpoint.size(), sp);
         out += line + "\n";
     }

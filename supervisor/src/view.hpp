@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -94,9 +95,16 @@ private:
     Result<Fd> open_created(const Who& who, const std::string& path, int flags, mode_t mode, int depth) const;
     Result<Fd> open_proc(const Who& who, std::vector<std::string> comps, int flags, mode_t mode, int depth) const;
     Result<Fd> open_dev(const Who& who, std::vector<std::string> comps, int flags, mode_t mode, int depth) const;
-    Result<Fd> check_host_result(const Who& who, Fd fd, int flags, mode_t mode, int depth) const;
+    Result<Fd> check_host_result(const Who& who, Fd fd, const std::string& path, int flags, mode_t mode,
+                                 int depth) const;
+    // Resolves every symlink of a space path in space terms, component by
+    // component (the slow path, taken when the kernel's one-shot resolution
+    // met /proc, /dev or a magic link). Returns the canonical space path.
+    Result<std::string> walk(const Who& who, const std::string& path, bool follow_last) const;
+    // The target of `space_path` if it is a symlink (or an emulated one).
+    Result<std::optional<std::string>> link_target(const Who& who, const std::string& space_path) const;
     Result<Fd> proc_snapshot(const Who& who) const;
-    Result<Fd> mountinfo(pid_t pid) const;
+    Result<Fd> mountinfo(pid_t pid, const std::string& file) const;
     Result<Fd> reopen(const Fd& probe, int flags) const;
 
     ViewOptions opts_;
