@@ -174,14 +174,25 @@ def aide(conf, *extra):
     return time.perf_counter() - t
 
 
-def upper_limit_regex(mnt):
-    paths = []
+def upper_limit_regexes(mnt, max_len=20000):
+    """Regexes for aide --limit matching exactly the non-directories the
+    upper-only view lists, grouped by directory and split so that each stays
+    within what PCRE compiles."""
+    by_dir = {}
     for dirpath, dirnames, filenames in os.walk(mnt):
+        rel = dirpath[len(mnt):] or "/"
         for f in filenames:
-            paths.append(os.path.join(dirpath, f)[len(mnt):])
-    if not paths:
-        return None
-    return "(" + "|".join(sorted(paths)) + ")$"
+            by_dir.setdefault(rel.rstrip("/") + "/", []).append(f)
+    parts = [d + "(" + "|".join(sorted(fs)) + ")" for d, fs in sorted(by_dir.items())]
+    out, cur = [], []
+    for p in parts:
+        if cur and sum(len(x) + 1 for x in cur) + len(p) > max_len:
+            out.append("(" + "|".join(cur) + ")$")
+            cur = []
+        cur.append(p)
+    if cur:
+        out.append("(" + "|".join(cur) + ")$")
+    return out
 
 
 def bench_aide(base, hsbox, files, rates, have):
@@ -238,9 +249,8 @@ def bench_aide(base, hsbox, files, rates, have):
                     um = Mount("hsbox", mnt + "-up", lower, up, wk, hsbox, view="upper")
                     try:
                         t = time.perf_counter()
-                        rx = upper_limit_regex(mnt + "-up")
                         aide_conf(db + ".upconf", db, mnt + "-up")
-                        if rx:
+                        for rx in upper_limit_regexes(mnt + "-up"):
                             aide(db + ".upconf", "--check", "--limit", rx)
                         row["hsbox-upper"] = time.perf_counter() - t
                     finally:

@@ -24,6 +24,7 @@ namespace {
 struct Ctx {
     Union* u;
     double timeout;
+    bool writeback = false;  // kernel writeback cache negotiated (root view only)
 };
 
 struct FileHandle {
@@ -66,13 +67,17 @@ void reply_entry(fuse_req_t req, const Entry& e) {
 // ---------------------------------------------------------------- handlers
 
 void op_init(void* userdata, fuse_conn_info* conn) {
-    (void)userdata;
+    Ctx& c = *static_cast<Ctx*>(userdata);
     if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
     if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
-    // Correctness first: no writeback cache (O_APPEND and mtime stay exact).
+    // Writeback cache only where this mount is the upper's only writer (the
+    // root view): the kernel then owns O_APPEND offsets and mtimes, and close
+    // (flush) writes dirty pages back, so other views see the data after it.
     // readdirplus fills the kernel's dentry cache during listings; "auto"
     // lets the kernel use plain readdir when it has the entries already.
-    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    if (c.writeback && (conn->capable & FUSE_CAP_WRITEBACK_CACHE)) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+    else conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+    c.writeback = conn->want & FUSE_CAP_WRITEBACK_CACHE;
     if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
     if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
@@ -178,8 +183,23 @@ void op_rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t n
     fuse_reply_err(req, r ? 0 : r.code());
 }
 
+// With the writeback cache the kernel may read to fill a partial page of a
+// write-only file, and it computes O_APPEND offsets itself.
+int backing_flags(fuse_req_t req, int flags, bool* widened) {
+    *widened = false;
+    if (!ctx(req).writeback) return flags;
+    flags &= ~O_APPEND;
+    if ((flags & O_ACCMODE) == O_WRONLY) {
+        flags = (flags & ~O_ACCMODE) | O_RDWR;
+        *widened = true;
+    }
+    return flags;
+}
+
 void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    auto r = un(req).open_file(ino, fi->flags);
+    bool widened;
+    auto r = un(req).open_file(ino, backing_flags(req, fi->flags, &widened));
+    if (!r && widened && r.code() == EACCES) r = un(req).open_file(ino, fi->flags & ~O_APPEND);
     if (!r) return reply_error(req, r.error());
     auto* h = new FileHandle{std::move(r->fd)};
     fi->fh = reinterpret_cast<uint64_t>(h);
@@ -189,7 +209,8 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
-    auto r = un(req).create(parent, name, mode, fi->flags, caller(req));
+    bool widened;
+    auto r = un(req).create(parent, name, mode, backing_flags(req, fi->flags, &widened), caller(req));
     if (!r) return reply_error(req, r.error());
     auto* h = new FileHandle{std::move(r->second.fd)};
     fi->fh = reinterpret_cast<uint64_t>(h);
@@ -473,7 +494,7 @@ Status check_dev_fuse() {
 Status serve(Union& u, const ServeOptions& o) {
     if (auto st = check_dev_fuse(); !st) return st;
     raise_fd_limit();
-    Ctx c{&u, o.timeout};
+    Ctx c{&u, o.timeout, u.writable() && o.writeback};
     fuse_lowlevel_ops ops = make_ops();
     std::string opts = "default_permissions,fsname=hsbox,subtype=hsbox";
     if (!u.writable()) opts += ",ro";

@@ -40,7 +40,6 @@ std::optional<View> parse_view(std::string_view s) {
 
 namespace {
 
-constexpr size_t kDirFdBudget = 4096;  // O_PATH dir fds kept open; the rest reopen by name
 
 bool valid_name(std::string_view n) {
     return !n.empty() && n != "." && n != ".." && n.find('/') == std::string_view::npos && n.size() <= 255;
@@ -176,6 +175,7 @@ private:
     std::function<void(uint64_t, bool)> invalidator_;
     std::deque<uint64_t> fd_order_;  // dir nodes in the order their fds were opened
     size_t open_dir_fds_ = 0;
+    size_t fd_budget_ = 4096;
 };
 
 // ---------------------------------------------------------------- setup
@@ -183,6 +183,7 @@ private:
 Status UnionImpl::init(const Config& cfg) {
     view_ = cfg.view;
     live_ = cfg.live && view_ != View::Root;
+    fd_budget_ = cfg.dir_fd_budget < 1 ? 1 : cfg.dir_fd_budget;
     if ((view_ == View::Root || view_ == View::Upper) && cfg.upper.empty())
         return Error{EINVAL, std::string("the ") + std::string(view_name(view_)) + " view needs an upper layer"};
     if (view_ != View::Upper && cfg.lowers.empty() && cfg.upper.empty())
@@ -383,7 +384,7 @@ void UnionImpl::note_fd_open(Node* n) {
 // Closes the oldest directory fds beyond the budget. Called only at the start
 // of an operation, so no fd in use by the operation is ever closed under it.
 void UnionImpl::trim_fds() {
-    while (open_dir_fds_ > kDirFdBudget && !fd_order_.empty()) {
+    while (open_dir_fds_ > fd_budget_ && !fd_order_.empty()) {
         uint64_t victim = fd_order_.front();
         fd_order_.pop_front();
         if (victim == kRootNode) continue;
@@ -775,6 +776,7 @@ Result<std::pair<int, std::string>> UnionImpl::backing(Node* n) {
         return std::make_pair(n->s.dirs[0].fd.get(), std::string());
     }
     if (n->s.indexed) return std::make_pair(index_.get(), n->s.index_name);
+    if (auto st = ensure_fds(n->parent); !st) return st.error();  // the fd budget may have closed them
     for (auto& d : n->parent->s.dirs)
         if (d.layer == n->s.layer) {
             std::string name = n->name;

@@ -401,6 +401,26 @@ TEST_CASE("hsbox mount rejects bad command lines with one line and status 2") {
     REQUIRE(out.find("/nonexistent/upper") != std::string::npos);
 }
 
+TEST_CASE("hsbox mount says in one line when /dev/fuse cannot be opened") {
+    const char* bin = std::getenv("HSBOX_BIN");
+    if (!bin) {
+        WARN("skipped: HSBOX_BIN is not set");
+        return;
+    }
+    // A bubblewrap sandbox with a minimal /dev has no /dev/fuse.
+    if (sh("command -v bwrap >/dev/null && bwrap --ro-bind / / --dev /dev true", nullptr) != 0) {
+        WARN("skipped: bubblewrap cannot create a sandbox here");
+        return;
+    }
+    std::string out;
+    int rc = sh(std::string("bwrap --ro-bind / / --dev /dev --tmpfs /tmp sh -c 'mkdir /tmp/m /tmp/u && ") + bin +
+                    " mount --upper /tmp/u /tmp/m'",
+                &out);
+    REQUIRE(rc == 1);
+    REQUIRE(out.find("cannot open /dev/fuse") != std::string::npos);
+    REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
+}
+
 namespace {
 
 struct AideReport {

@@ -359,7 +359,9 @@ TEST_CASE("read-only views refuse every write with EROFS") {
         REQUIRE(f.u->mkdir(kRootNode, "c", 0755, f.me).code() == EROFS);
         REQUIRE(f.u->unlink(kRootNode, "b").code() == EROFS);
         REQUIRE(f.u->rename(kRootNode, "b", kRootNode, "c", 0).code() == EROFS);
-        REQUIRE(f.u->setattr(n, SetAttr{0600}).code() == EROFS);
+        SetAttr chmod;
+        chmod.mode = 0600;
+        REQUIRE(f.u->setattr(n, chmod).code() == EROFS);
         REQUIRE(f.u->setxattr(n, "user.x", "1", 0).code() == EROFS);
         REQUIRE(f.u->link(n, kRootNode, "c").code() == EROFS);
         REQUIRE(f.u->symlink(kRootNode, "c", "x", f.me).code() == EROFS);
@@ -454,5 +456,41 @@ TEST_CASE("truncate and chmod of a lower file change only the upper copy") {
     auto r = f.u->setattr(n, m);
     REQUIRE(r.ok());
     REQUIRE((r->st_mode & 07777) == 0600);
+    REQUIRE(f.lower_untouched());
+}
+
+TEST_CASE("with a tiny fd budget directories reopen by name and stay correct") {
+    Fixture f;
+    for (int i = 0; i < 6; ++i) {
+        std::string d = f.lower + "/d" + std::to_string(i);
+        ::mkdir(d.c_str(), 0755);
+        ::mkdir((d + "/sub").c_str(), 0755);
+        put(d + "/sub/file", "v" + std::to_string(i));
+    }
+    f.lower_before = test::fingerprint(f.lower);
+    Config c;
+    c.upper = f.upper;
+    c.lowers = {f.lower};
+    c.dir_fd_budget = 2;
+    auto r = Union::open(c);
+    REQUIRE(r.ok());
+    f.u = std::move(*r);
+    std::vector<uint64_t> subs;
+    for (int i = 0; i < 6; ++i) subs.push_back(f.walk("d" + std::to_string(i) + "/sub"));
+    // Every held directory still works after its fds were closed.
+    for (int i = 0; i < 6; ++i) {
+        auto l = f.u->readdir(subs[i]);
+        REQUIRE(l.ok());
+        REQUIRE(l->size() == 3);
+        auto e = f.u->lookup(subs[i], "file");
+        REQUIRE(e.ok());
+        auto of = f.u->open_file(e->node, O_WRONLY | O_APPEND);
+        REQUIRE(of.ok());
+        REQUIRE(::write(of->fd.get(), "+", 1) == 1);
+    }
+    for (int i = 0; i < 6; ++i) REQUIRE(f.read("d" + std::to_string(i) + "/sub/file") == "v" + std::to_string(i) + "+");
+    REQUIRE(f.u->rename(kRootNode, "d0", kRootNode, "moved", 0).ok());
+    REQUIRE(f.u->readdir(subs[0]).ok());
+    REQUIRE(f.read("moved/sub/file") == "v0+");
     REQUIRE(f.lower_untouched());
 }

@@ -17,6 +17,7 @@ struct ServeOptions {
     double timeout = 1.0;       // entry and attribute cache, seconds
     unsigned max_threads = 8;   // session loop workers
     bool allow_other = false;   // needs user_allow_other in /etc/fuse.conf unless root
+    bool writeback = true;      // kernel writeback cache for writable views
     std::function<void()> on_mounted;  // called once the mount is live
 };
 

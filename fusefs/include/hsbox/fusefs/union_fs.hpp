@@ -55,6 +55,9 @@ struct Config {
     // Read-only views serve layers another process is writing: re-resolve every
     // node on every operation instead of trusting the node cache.
     bool live = false;
+    // Directory fds (O_PATH, one per layer of each known directory) kept open;
+    // beyond this the oldest are closed and reopened by name on use.
+    size_t dir_fd_budget = 4096;
 };
 
 // Who asks: new entries get this owner when the server may chown.
