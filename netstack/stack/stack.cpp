@@ -64,8 +64,35 @@ struct Stack::Impl {
     std::vector<uint8_t> txbuf = std::vector<uint8_t>(65536);  // used under the core lock only
     uint16_t port = 0;
 
-    // Seals `p` for the peer owning `dst` and sends it. Runs with the lwIP core
-    // lock held (lwIP's thread or an API caller), so txbuf needs no other lock.
+    // Output batching. While the receiver thread runs lwIP input (core lock
+    // held), what lwIP sends in reaction — ACKs, and on a sender the data that
+    // ACKs release — is sealed into `batch` and sent with one sendmmsg before
+    // the lock is released, so order on the wire is the order of sealing.
+    // Output from any other context is sent at once.
+    static constexpr size_t kOutBatch = 64;
+    static constexpr size_t kOutSlot = 1600;  // kInnerMtu + ESP overhead fits
+    std::vector<uint8_t> batch = std::vector<uint8_t>(kOutBatch * kOutSlot);
+    mmsghdr out_msgs[kOutBatch];
+    iovec out_iov[kOutBatch];
+    size_t batched = 0;
+    bool batching = false;  // true only in the receiver thread, under the core lock
+
+    void flush() {
+        for (size_t done = 0; done < batched;) {
+            int n = ::sendmmsg(udp.get(), out_msgs + done, unsigned(batched - done), 0);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR) continue;
+                tunnel->counters().tx_errors += batched - done;
+                break;
+            }
+            done += size_t(n);
+        }
+        batched = 0;
+    }
+
+    // Seals `p` for the peer owning `dst` and sends (or batches) it. Runs with
+    // the lwIP core lock held (lwIP's thread or an API caller), so txbuf and
+    // the batch need no other lock.
     err_t emit(struct pbuf* p, const InnerAddress& dst) {
         long peer = tunnel->find_peer(dst);
         if (peer < 0) {
@@ -73,6 +100,23 @@ struct Stack::Impl {
             return ERR_RTE;
         }
         size_t len = p->tot_len;
+        const Endpoint& ep = config.peers[size_t(peer)].endpoint;
+        if (batching && len + kEspOverhead <= kOutSlot) {
+            uint8_t* slot = batch.data() + batched * kOutSlot;
+            pbuf_copy_partial(p, slot + kEspHeaderLen + kEspIvLen, uint16_t(len), 0);
+            auto n = tunnel->seal(size_t(peer), slot + kEspHeaderLen + kEspIvLen, len, slot, kOutSlot);
+            if (!n) return ERR_OK;  // counted
+            out_iov[batched] = {slot, *n};
+            mmsghdr& m = out_msgs[batched];
+            std::memset(&m, 0, sizeof m);
+            m.msg_hdr.msg_name = const_cast<sockaddr_storage*>(&ep.addr);
+            m.msg_hdr.msg_namelen = ep.len;
+            m.msg_hdr.msg_iov = &out_iov[batched];
+            m.msg_hdr.msg_iovlen = 1;
+            if (++batched == kOutBatch) flush();
+            return ERR_OK;
+        }
+        if (batched) flush();  // keep wire order
         if (len + kEspOverhead > txbuf.size()) {
             ++tunnel->counters().tx_errors;
             return ERR_OK;
@@ -81,7 +125,6 @@ struct Stack::Impl {
         pbuf_copy_partial(p, inner, uint16_t(len), 0);
         auto n = tunnel->seal(size_t(peer), inner, len, txbuf.data(), txbuf.size());
         if (!n) return ERR_OK;  // counted (a spent SA drops rather than wraps)
-        const Endpoint& ep = config.peers[size_t(peer)].endpoint;
         // A blocking send: a full socket buffer is back-pressure, not loss.
         if (::sendto(udp.get(), txbuf.data(), *n, 0, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) < 0)
             ++tunnel->counters().tx_errors;
@@ -116,7 +159,10 @@ struct Stack::Impl {
     void deliver(struct pbuf** ps, size_t n) {
         if (!n) return;
         LOCK_TCPIP_CORE();
+        batching = true;
         for (size_t i = 0; i < n; ++i) nif.input(ps[i], &nif);  // ip_input consumes the pbuf
+        batching = false;
+        flush();
         UNLOCK_TCPIP_CORE();
     }
 
