@@ -29,7 +29,7 @@ Reply status_reply(int r) { return r < 0 ? Reply::err(errno) : Reply::ok(r); }
 // Opens what a (dirfd, path, flags) triple names, for calls that act on the
 // object itself: an empty path with AT_EMPTY_PATH (or a NULL path where the
 // call allows it) means the dirfd.
-Result<Fd> object(Call& c, int dirfd_arg, int path_arg, bool nofollow, bool empty_ok) {
+Result<Fd> object(Call& c, int dirfd_arg, int path_arg, bool nofollow, bool empty_ok, struct stat* st = nullptr) {
     int dirfd = dirfd_arg < 0 ? AT_FDCWD : c.iarg(dirfd_arg);
     uint64_t ptr = c.arg(path_arg);
     std::string path;
@@ -43,13 +43,15 @@ Result<Fd> object(Call& c, int dirfd_arg, int path_arg, bool nofollow, bool empt
         if (dirfd == AT_FDCWD) {
             auto cwd = c.space.view->absolute(c.who, AT_FDCWD, ".");
             if (!cwd) return cwd.error();
-            return c.space.view->open(c.who, *cwd, O_PATH, 0);
+            return c.space.view->open(c.who, *cwd, O_PATH, 0, st);
         }
-        return c.target_fd(dirfd);
+        auto fd = c.target_fd(dirfd);
+        if (fd && st && ::fstat(fd->get(), st) < 0) return last_error("fstat");
+        return fd;
     }
     auto sp = c.space.view->absolute(c.who, dirfd, path);
     if (!sp) return sp.error();
-    return c.space.view->open(c.who, *sp, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0);
+    return c.space.view->open(c.who, *sp, O_PATH | (nofollow ? O_NOFOLLOW : 0), 0, st);
 }
 
 Reply write_back(Call& c, uint64_t addr, const void* data, size_t len, int64_t ret) {
@@ -70,10 +72,9 @@ Reply do_open(Call& c, int dirfd, int path_arg, int flags, mode_t mode) {
 }
 
 Reply do_stat(Call& c, int dirfd_arg, int path_arg, uint64_t buf, int flags) {
-    auto fd = object(c, dirfd_arg, path_arg, flags & AT_SYMLINK_NOFOLLOW, flags & AT_EMPTY_PATH);
-    if (!fd) return Reply::err(fd.code());
     struct stat st;
-    if (::fstatat(fd->get(), "", &st, AT_EMPTY_PATH) < 0) return Reply::err(errno);
+    auto fd = object(c, dirfd_arg, path_arg, flags & AT_SYMLINK_NOFOLLOW, flags & AT_EMPTY_PATH, &st);
+    if (!fd) return Reply::err(fd.code());
     return write_back(c, buf, &st, sizeof st, 0);
 }
 

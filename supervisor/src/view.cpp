@@ -189,15 +189,30 @@ Result<std::string> SpaceView::absolute(const Who& who, int dirfd, std::string_v
     return out;
 }
 
-Result<Fd> SpaceView::open(const Who& who, const std::string& path, int flags, mode_t mode) const {
-    return open_impl(who, path, flags, mode, 0);
+Result<Fd> SpaceView::open(const Who& who, const std::string& path, int flags, mode_t mode,
+                           struct stat* st) const {
+    last_stat_.st_ino = 0;
+    auto r = open_impl(who, path, flags, mode, 0);
+    if (st) {
+        if (r && last_stat_.st_ino) {
+            *st = last_stat_;
+        } else if (r && ::fstat(r->get(), st) < 0) {
+            return last_error("fstat");
+        }
+    }
+    return r;
 }
 
 Result<Fd> SpaceView::reopen(const Fd& probe, int flags) const {
+    struct stat st;
+    if (::fstat(probe.get(), &st) < 0) return last_error("fstat");
+    return reopen(probe, flags, st);
+}
+
+Result<Fd> SpaceView::reopen(const Fd& probe, int flags, const struct stat& st) const {
     int f = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_PATH)) | O_CLOEXEC;
     std::string path = "/proc/self/fd/" + std::to_string(probe.get());
-    struct stat st;
-    bool may_block = ::fstat(probe.get(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+    bool may_block = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
     if (!may_block || !run_blocking_) return open_at(AT_FDCWD, path, f);
     long r = run_blocking_([&]() -> long {
         int fd = ::open(path.c_str(), f);
@@ -223,7 +238,12 @@ Result<Fd> SpaceView::open_impl(const Who& who, const std::string& path, int fla
     if (hidden(lexical_host)) return Error{ENOENT, path};
     if (flags & O_CREAT) return open_created(who, path, flags, mode, depth);
     int probe_flags = O_PATH | (flags & (O_NOFOLLOW | O_DIRECTORY));
-    auto probe = openat2_fd(root_.get(), path, probe_flags, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    // First without symlinks: when that succeeds the lexical path is the
+    // real one, and the lexical checks above were exact.
+    const uint64_t in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    auto probe = openat2_fd(root_.get(), path, probe_flags, 0, in_root | RESOLVE_NO_SYMLINKS);
+    bool via_symlink = !probe && probe.code() == ELOOP;
+    if (via_symlink) probe = openat2_fd(root_.get(), path, probe_flags, 0, in_root);
     if (!probe) {
         int e = probe.code();
         // A symlink may lead into /proc or /dev (or be a magic link), which
@@ -234,7 +254,7 @@ Result<Fd> SpaceView::open_impl(const Who& who, const std::string& path, int fla
         }
         return probe.error();
     }
-    return check_host_result(who, std::move(*probe), path, flags, mode, depth);
+    return check_host_result(who, std::move(*probe), path, flags, mode, depth, via_symlink);
 }
 
 Result<std::optional<std::string>> SpaceView::link_target(const Who& who, const std::string& space_path) const {
@@ -319,10 +339,14 @@ Result<std::string> SpaceView::walk(const Who& who, const std::string& path, boo
 // `fd` came from the host route as an O_PATH probe. Checks where it landed,
 // then opens it for real with `flags`.
 Result<Fd> SpaceView::check_host_result(const Who& who, Fd fd, const std::string& path, int flags, mode_t mode,
-                                        int depth) const {
-    auto host = fd_path(fd.get());
-    if (!host) return host.error();
-    if (under(*host, "/proc") || under(*host, "/dev")) {
+                                        int depth, bool via_symlink) const {
+    std::string host = path;
+    if (via_symlink) {
+        auto h = fd_path(fd.get());
+        if (!h) return h.error();
+        host = std::move(*h);
+    }
+    if (via_symlink && (under(host, "/proc") || under(host, "/dev"))) {
         // Reached through a symlink (only possible when the root is "/"):
         // resolve it again in the space's terms (/proc/self is the caller,
         // not the supervisor) and take the emulated route.
@@ -332,15 +356,16 @@ Result<Fd> SpaceView::check_host_result(const Who& who, Fd fd, const std::string
         if (comps.empty() || (comps[0] != "proc" && comps[0] != "dev")) return Error{ENOENT, path};
         return open_impl(who, *canon, flags & ~O_CREAT, mode, depth + 1);
     }
-    if (hidden(*host)) return Error{ENOENT, *host};
+    if (via_symlink && hidden(host)) return Error{ENOENT, host};
     struct stat st;
     if (::fstat(fd.get(), &st) < 0) return last_error("fstat");
     if ((S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) && !(S_ISCHR(st.st_mode) && safe_device(st.st_rdev)))
-        return Error{EACCES, *host};
+        return Error{EACCES, host};
+    last_stat_ = st;
     if (flags & O_PATH) return fd;
-    if (S_ISLNK(st.st_mode)) return Error{ELOOP, *host};  // O_NOFOLLOW on a symlink
-    if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Error{ENOTDIR, *host};
-    return reopen(fd, flags);
+    if (S_ISLNK(st.st_mode)) return Error{ELOOP, host};  // O_NOFOLLOW on a symlink
+    if ((flags & O_DIRECTORY) && !S_ISDIR(st.st_mode)) return Error{ENOTDIR, host};
+    return reopen(fd, flags, st);
 }
 
 Result<Fd> SpaceView::open_created(const Who& who, const std::string& path, int flags, mode_t mode,
@@ -360,7 +385,7 @@ Result<Fd> SpaceView::open_created(const Who& who, const std::string& path, int 
         }
         auto probe = open_at(par->dir.get(), par->name, O_PATH | O_NOFOLLOW);
         if (!probe) return probe.error();
-        return check_host_result(who, std::move(*probe), path, flags & ~O_CREAT, mode, depth);
+        return check_host_result(who, std::move(*probe), path, flags & ~O_CREAT, mode, depth, true);
     }
     if (errno != ENOENT) return last_error("stat " + path);
     int fd = ::openat(par->dir.get(), par->name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);

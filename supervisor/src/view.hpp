@@ -15,6 +15,7 @@
 // resolved in the root, and a trailing symlink is re-resolved as a space path.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <functional>
@@ -67,7 +68,9 @@ public:
 
     // Opens a space path. `flags` are open(2) flags (O_PATH, O_NOFOLLOW,
     // O_CREAT... as the target gave them). Returns an O_CLOEXEC fd.
-    Result<Fd> open(const Who& who, const std::string& path, int flags, mode_t mode) const;
+    // With `st`, also returns the object's stat (taken during the checks).
+    Result<Fd> open(const Who& who, const std::string& path, int flags, mode_t mode,
+                    struct stat* st = nullptr) const;
 
     // Resolves the parent of a path to create/remove/rename.
     Result<Parent> parent(const Who& who, const std::string& path) const;
@@ -96,7 +99,7 @@ private:
     Result<Fd> open_proc(const Who& who, std::vector<std::string> comps, int flags, mode_t mode, int depth) const;
     Result<Fd> open_dev(const Who& who, std::vector<std::string> comps, int flags, mode_t mode, int depth) const;
     Result<Fd> check_host_result(const Who& who, Fd fd, const std::string& path, int flags, mode_t mode,
-                                 int depth) const;
+                                 int depth, bool via_symlink) const;
     // Resolves every symlink of a space path in space terms, component by
     // component (the slow path, taken when the kernel's one-shot resolution
     // met /proc, /dev or a magic link). Returns the canonical space path.
@@ -106,6 +109,7 @@ private:
     Result<Fd> proc_snapshot(const Who& who) const;
     Result<Fd> mountinfo(pid_t pid, const std::string& file) const;
     Result<Fd> reopen(const Fd& probe, int flags) const;
+    Result<Fd> reopen(const Fd& probe, int flags, const struct stat& st) const;
 
     ViewOptions opts_;
     Membership in_space_;
@@ -118,6 +122,7 @@ private:
     mutable std::map<std::string, std::string> procsnaps_;  // listing key -> dir name
     mutable unsigned procsnap_gen_ = 0;
     BlockingRunner run_blocking_;
+    mutable struct stat last_stat_ {};  // of the last host-route object checked
 };
 
 // Splits a path into components, dropping "." and empty ones and applying
