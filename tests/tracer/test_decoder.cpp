@@ -323,3 +323,22 @@ TEST_CASE("with -f the text line starts with the thread id as strace prints it")
     REQUIRE(format_text(ev, call, PidPrefix::Column) == "4242  close(3)" + std::string(25, ' ') + " = 0\n");
     REQUIRE(format_text(ev, call, PidPrefix::Bracket).rfind("[pid  4242] close(3)", 0) == 0);
 }
+
+TEST_CASE("signal and exit lines are spelled as strace spells them") {
+    siginfo_t si{};
+    si.si_signo = SIGCHLD;
+    si.si_code = CLD_EXITED;
+    si.si_pid = 77;
+    si.si_uid = 0;
+    si.si_status = 3;
+    REQUIRE(format_signal_text(5, si, PidPrefix::None) ==
+            "--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED, si_pid=77, si_uid=0, si_status=3, si_utime=0, "
+            "si_stime=0} ---\n");
+    siginfo_t segv{};
+    segv.si_signo = SIGSEGV;
+    segv.si_code = SEGV_MAPERR;
+    REQUIRE(format_signal_text(5, segv, PidPrefix::Column) ==
+            "5     --- SIGSEGV {si_signo=SIGSEGV, si_code=SEGV_MAPERR, si_addr=NULL} ---\n");
+    REQUIRE(format_exit_text(5, 3 << 8, PidPrefix::None) == "+++ exited with 3 +++\n");
+    REQUIRE(format_exit_text(5, SIGKILL, PidPrefix::None) == "+++ killed by SIGKILL +++\n");
+}

@@ -146,19 +146,66 @@ std::string format_exit_json(pid_t pid, pid_t tid, int status, timespec when) {
     return "{\"type\":\"exit\"," + base + ",\"status\":" + std::to_string(WEXITSTATUS(status)) + "}\n";
 }
 
+namespace {
+
+// Returns strace's name for si_code of signal `sig`, or "" when unknown.
+std::string si_code_name(int sig, int code) {
+    switch (code) {
+        case SI_USER: return "SI_USER";
+        case SI_KERNEL: return "SI_KERNEL";
+        case SI_QUEUE: return "SI_QUEUE";
+        case SI_TIMER: return "SI_TIMER";
+        case SI_MESGQ: return "SI_MESGQ";
+        case SI_ASYNCIO: return "SI_ASYNCIO";
+        case SI_SIGIO: return "SI_SIGIO";
+        case SI_TKILL: return "SI_TKILL";
+    }
+    if (sig == SIGCHLD) {
+        static const char* n[] = {nullptr, "CLD_EXITED", "CLD_KILLED", "CLD_DUMPED",
+                                  "CLD_TRAPPED", "CLD_STOPPED", "CLD_CONTINUED"};
+        if (code >= 1 && code <= 6) return n[code];
+    } else if (sig == SIGSEGV) {
+        static const char* n[] = {nullptr, "SEGV_MAPERR", "SEGV_ACCERR", "SEGV_BNDERR", "SEGV_PKUERR"};
+        if (code >= 1 && code <= 4) return n[code];
+    } else if (sig == SIGBUS) {
+        static const char* n[] = {nullptr, "BUS_ADRALN", "BUS_ADRERR", "BUS_OBJERR"};
+        if (code >= 1 && code <= 3) return n[code];
+    }
+    return {};
+}
+
+std::string addr_text(const void* p) {
+    if (!p) return "NULL";
+    char b[32];
+    std::snprintf(b, sizeof b, "%p", p);
+    return b;
+}
+
+}  // namespace
+
 std::string format_signal_text(pid_t tid, const siginfo_t& si, PidPrefix prefix) {
     std::string name = signal_name(si.si_signo);
-    std::string line = prefix_text(tid, prefix) + "--- " + name + " {si_signo=" + name +
-                       ", si_code=" + std::to_string(si.si_code);
-    if (si.si_code <= 0 || si.si_signo == SIGCHLD)
+    std::string code = si_code_name(si.si_signo, si.si_code);
+    if (code.empty()) code = std::to_string(si.si_code);
+    std::string line = prefix_text(tid, prefix) + "--- " + name + " {si_signo=" + name + ", si_code=" + code;
+    if (si.si_code <= 0) {  // sent by a process (kill, tkill, sigqueue)
         line += ", si_pid=" + std::to_string(si.si_pid) + ", si_uid=" + std::to_string(si.si_uid);
+    } else if (si.si_signo == SIGCHLD) {
+        line += ", si_pid=" + std::to_string(si.si_pid) + ", si_uid=" + std::to_string(si.si_uid) + ", si_status=";
+        line += (si.si_code == CLD_EXITED) ? std::to_string(si.si_status) : signal_name(si.si_status);
+        line += ", si_utime=" + std::to_string(si.si_utime) + ", si_stime=" + std::to_string(si.si_stime);
+    } else if (si.si_signo == SIGSEGV || si.si_signo == SIGBUS || si.si_signo == SIGILL ||
+               si.si_signo == SIGFPE) {
+        line += ", si_addr=" + addr_text(si.si_addr);
+    }
     return line + "} ---\n";
 }
 
 std::string format_signal_json(pid_t pid, pid_t tid, const siginfo_t& si, timespec when) {
     return "{\"type\":\"signal\",\"time\":" + time_json(when) + ",\"pid\":" + std::to_string(pid) +
            ",\"tid\":" + std::to_string(tid) + ",\"signal\":" + json_string(signal_name(si.si_signo)) +
-           ",\"code\":" + std::to_string(si.si_code) + ",\"sender\":" + std::to_string(si.si_pid) + "}\n";
+           ",\"code\":" + std::to_string(si.si_code) + ",\"code_name\":" +
+           json_string(si_code_name(si.si_signo, si.si_code)) + ",\"sender\":" + std::to_string(si.si_pid) + "}\n";
 }
 
 std::string format_dropped_text(uint64_t count) {

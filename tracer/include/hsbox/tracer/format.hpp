@@ -8,7 +8,7 @@
 //    "return":3|null,"errno":"ENOENT"|null,"duration":<seconds, float>|null}
 //   {"type":"exit","time":..,"pid":..,"tid":..,"status":0}          thread/process ended
 //   {"type":"killed","time":..,"pid":..,"tid":..,"signal":"SIGKILL"}
-//   {"type":"signal","time":..,"pid":..,"tid":..,"signal":"SIGCHLD","code":1,"sender":1234}
+//   {"type":"signal","time":..,"pid":..,"tid":..,"signal":"SIGCHLD","code":1,"code_name":"CLD_EXITED","sender":1234}
 //   {"type":"dropped","time":..,"count":N}   N events lost because the reader was slow
 // "return" is null when the call never returned (exit_group, a killed thread).
 // "value" is the decoded argument (number, string, object or array; see
