@@ -176,6 +176,23 @@ def norm_arg(text):
     return t
 
 
+def fold_restarts(seq):
+    """A call interrupted by a signal (ERESTART*) is re-issued by the kernel:
+    as the same call, or as restart_syscall after ERESTART_RESTARTBLOCK.
+    Whether a signal lands inside a call is timing, so keep only the call
+    that completed (under the original name)."""
+    out, pending = [], None
+    for name, args, ret in seq:
+        if name == 'restart_syscall' and pending:
+            name, args = pending  # possibly interrupted again
+        if 'ERESTART' in ret:
+            pending = (name, args)
+            continue
+        pending = None
+        out.append((name, args, ret))
+    return out
+
+
 def compare(sc, hc, ignore):
     sn, hn = tree(sc), tree(hc)
     problems = []
@@ -185,8 +202,8 @@ def compare(sc, hc, ignore):
         problems.append('process trees differ: strace %s, hsbox %s' % (sorted(s_by), sorted(h_by)))
     compared_args = 0
     for key in sorted(set(s_by) & set(h_by)):
-        s_seq = [c for c in sc.get(s_by[key], []) if c[0] not in ignore]
-        h_seq = [c for c in hc.get(h_by[key], []) if c[0] not in ignore]
+        s_seq = [c for c in fold_restarts(sc.get(s_by[key], [])) if c[0] not in ignore]
+        h_seq = [c for c in fold_restarts(hc.get(h_by[key], [])) if c[0] not in ignore]
         if len(s_seq) != len(h_seq):
             problems.append('%s: %d calls under strace, %d under hsbox' % (key, len(s_seq), len(h_seq)))
         for i, (s, h) in enumerate(zip(s_seq, h_seq)):
@@ -229,8 +246,8 @@ def compare_text(sc, tc, ignore):
     t_by = {tn[p]: p for p in tn}
     problems = []
     for key in sorted(set(s_by) | set(t_by)):
-        s_seq = [c for c in sc.get(s_by.get(key), []) if c[0] not in ignore]
-        t_seq = [c for c in tc.get(t_by.get(key), []) if c[0] not in ignore]
+        s_seq = [c for c in fold_restarts(sc.get(s_by.get(key), [])) if c[0] not in ignore]
+        t_seq = [c for c in fold_restarts(tc.get(t_by.get(key), [])) if c[0] not in ignore]
         for i in range(max(len(s_seq), len(t_seq))):
             def line(seq, names):
                 if i >= len(seq):
