@@ -86,7 +86,7 @@ def parse_strace(path):
             if r:
                 head = pending.pop(pid, r.group(1) + '(')
                 tail = r.group(2)
-                rest = head + (' ' if not head.endswith('(') and not tail.startswith(')') and not tail.startswith(',') else '') + tail
+                rest = head + (' ' if head.endswith(',') and not tail.startswith(' ') else '') + tail
                 rest = rest.replace('( ', '(')
             c = CALL.match(rest)
             if not c:
@@ -255,7 +255,10 @@ def compare_text(sc, tc, ignore):
                 name, args, ret = seq[i]
                 if name == 'getrandom':
                     args = ['RANDOM'] + args[1:]
-                return '%s(%s) = %s' % (name, norm_arg(', '.join(args)), norm_ret(name, ret, names))
+                text = norm_arg(', '.join(args))
+                # Thread and process ids inside arguments (futex values, parent_tid).
+                text = re.sub(r'\b\d{2,}\b', lambda m: names.get(int(m.group(0)), m.group(0)), text)
+                return '%s(%s) = %s' % (name, text, norm_ret(name, ret, names))
             ls, lt = line(s_seq, sn), line(t_seq, tn)
             if ls != lt:
                 problems.append('%s line %d:\n  strace %s\n  hsbox  %s' % (key, i, ls, lt))

@@ -663,7 +663,7 @@ void decode_one(Ctx& c, size_t i, Arg k) {
             uint64_t op = v & 0x7f;
             std::string t = enum_text(static_cast<int64_t>(op), kFutexOps, "FUTEX_");
             if (v & 128) t += "_PRIVATE";
-            if (v & 256) t = "FUTEX_CLOCK_REALTIME|" + t;
+            if (v & 256) t += "|FUTEX_CLOCK_REALTIME";
             c.set_same(i, t);
             break;
         }
@@ -1000,6 +1000,15 @@ void Decoder::decode_exit(const SyscallEvent& ev, MemoryReader& mem, DecodedCall
     Ctx c{ev, mem, opts_, call, true};
     size_t n = std::min<size_t>(call.info->nargs, call.args.size());
     if (call.info->args[0] == Arg::CloneFlags && call.info->nargs == 5) n = 0;  // rewritten
+    // clone3 reports the parent_tid the kernel stored, as strace does.
+    if (call.info->args[0] == Arg::Clone3Args && call.err == 0 && !call.args.empty()) {
+        clone_args ca{};
+        size_t sz = std::min<uint64_t>(ev.args[1], sizeof ca);
+        int32_t ptid = 0;
+        if (sz >= 64 && mem.read(ev.args[0], &ca, sz) == sz && (ca.flags & CLONE_PARENT_SETTID) &&
+            ca.parent_tid && mem.read_struct(ca.parent_tid, ptid))
+            call.args[0].text += " => {parent_tid=[" + std::to_string(ptid) + "]}";
+    }
     for (size_t i = 0; i < n; ++i) {
         Arg k = call.info->args[i];
         if (direction(k) != Dir::In) decode_one(c, i, k);

@@ -120,9 +120,10 @@ constexpr Named kFutexOpsT[] = {
     N(FUTEX_CMP_REQUEUE_PI), {13, "FUTEX_LOCK_PI2"},
 };
 constexpr Named kSigHowT[] = {N(SIG_BLOCK), N(SIG_UNBLOCK), N(SIG_SETMASK)};
-constexpr Named kSaFlagsT[] = {N(SA_NOCLDSTOP), N(SA_NOCLDWAIT), N(SA_SIGINFO),
-                               {0x04000000, "SA_RESTORER"}, N(SA_ONSTACK), N(SA_RESTART),
-                               N(SA_NODEFER), N(SA_RESETHAND)};
+// strace's order.
+constexpr Named kSaFlagsT[] = {{0x04000000, "SA_RESTORER"}, N(SA_ONSTACK), N(SA_RESTART),
+                               N(SA_NODEFER), N(SA_RESETHAND), N(SA_SIGINFO),
+                               N(SA_NOCLDSTOP), N(SA_NOCLDWAIT)};
 constexpr Named kWaitOptionsT[] = {N(WNOHANG), N(WUNTRACED), N(WEXITED), N(WCONTINUED),
                                    N(WNOWAIT), {0x20000000, "__WNOTHREAD"},
                                    {0x40000000, "__WALL"}, {0x80000000, "__WCLONE"}};
