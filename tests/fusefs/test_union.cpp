@@ -494,3 +494,48 @@ TEST_CASE("with a tiny fd budget directories reopen by name and stay correct") {
     REQUIRE(f.read("moved/sub/file") == "v0+");
     REQUIRE(f.lower_untouched());
 }
+
+TEST_CASE("a live merged view follows changes made through the root view") {
+    Fixture f;
+    ::mkdir((f.lower + "/etc").c_str(), 0755);
+    put(f.lower + "/etc/conf", "old");
+    put(f.lower + "/etc/gone", "g");
+    f.open();
+    Config c;
+    c.upper = f.upper;
+    c.lowers = {f.lower};
+    c.view = View::Merged;
+    c.live = true;
+    auto mr = Union::open(c);
+    REQUIRE(mr.ok());
+    Union& m = **mr;
+    auto etc = m.lookup(kRootNode, "etc");
+    REQUIRE(etc.ok());
+    auto conf = m.lookup(etc->node, "conf");
+    REQUIRE(conf.ok());
+    uint64_t ino = conf->attr.st_ino;
+    REQUIRE(m.lookup(etc->node, "gone").ok());
+    // The server changes things through its root view.
+    f.write("etc/conf", "new content");
+    REQUIRE(f.u->unlink(f.walk("etc"), "gone").ok());
+    REQUIRE(f.u->create(f.walk("etc"), "added", 0644, O_WRONLY, f.me).ok());
+    // The monitor's nodes, held across the change, now show it.
+    auto a = m.getattr(conf->node);
+    REQUIRE(a.ok());
+    REQUIRE(a->st_size == 11);
+    REQUIRE(a->st_ino == ino);
+    auto of = m.open_file(conf->node, O_RDONLY);
+    REQUIRE(of.ok());
+    char buf[32] = {};
+    REQUIRE(::read(of->fd.get(), buf, sizeof buf) == 11);
+    REQUIRE(std::string(buf) == "new content");
+    REQUIRE(m.lookup(etc->node, "gone").code() == ENOENT);
+    REQUIRE(m.lookup(etc->node, "added").ok());
+    auto l = m.readdir(etc->node);
+    REQUIRE(l.ok());
+    Names names;
+    for (auto& e : *l) names.insert(e.name);
+    REQUIRE(names == Names{".", "..", "conf", "added"});
+    REQUIRE(m.open_file(conf->node, O_RDWR).code() == EROFS);
+    REQUIRE(f.lower_untouched());
+}
