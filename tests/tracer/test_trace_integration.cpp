@@ -26,7 +26,6 @@ std::string env_or(const char* name, const char* fallback) {
 }
 
 std::string hsbox_bin() { return env_or("HSBOX_BIN", "hsbox"); }
-std::string test_bin_dir() { return env_or("HSBOX_TEST_BIN_DIR", "."); }
 std::string source_dir() { return HSBOX_TRACER_TEST_SOURCE_DIR; }
 
 bool have(const char* prog) {
@@ -104,7 +103,7 @@ TEST_CASE("hsbox trace matches strace on a shell pipeline, process by process") 
 TEST_CASE("hsbox trace follows threads like strace on a multi-threaded program") {
     if (!can_compare()) return;
     TempDir t;
-    std::string prog = "'" + test_bin_dir() + "/tracer/tracer_threads' '" + t.path + "' 4";
+    std::string prog = std::string("'") + HSBOX_TRACER_THREADS_BIN + "' '" + t.path + "' 4";
     REQUIRE(compare("--filter '%file,write,close,clone3' -- " + prog, t.path) == 0);
     // Every call, every text line: glibc's per-thread arenas are placed by ASLR
     // (mmap/munmap/mprotect/madvise sizes), and whether join waits on a futex
