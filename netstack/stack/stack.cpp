@@ -56,7 +56,8 @@ InnerAddress from_ip6(const ip6_addr_t* a) {
 struct Stack::Impl {
     TunnelConfig config;
     std::unique_ptr<Tunnel> tunnel;
-    Fd udp;
+    Fd udp;   // receives; also sends unless `tx` is set
+    Fd tx;    // the shared UDP socket when behind an SpiDispatcher
     Fd stop;  // eventfd: tells the receiver thread to leave
     std::thread rx;
     struct netif nif {};
@@ -77,9 +78,11 @@ struct Stack::Impl {
     size_t batched = 0;
     bool batching = false;  // true only in the receiver thread, under the core lock
 
+    int tx_fd() const { return tx ? tx.get() : udp.get(); }
+
     void flush() {
         for (size_t done = 0; done < batched;) {
-            int n = ::sendmmsg(udp.get(), out_msgs + done, unsigned(batched - done), 0);
+            int n = ::sendmmsg(tx_fd(), out_msgs + done, unsigned(batched - done), 0);
             if (n <= 0) {
                 if (n < 0 && errno == EINTR) continue;
                 tunnel->counters().tx_errors += batched - done;
@@ -126,7 +129,7 @@ struct Stack::Impl {
         auto n = tunnel->seal(size_t(peer), inner, len, txbuf.data(), txbuf.size());
         if (!n) return ERR_OK;  // counted (a spent SA drops rather than wraps)
         // A blocking send: a full socket buffer is back-pressure, not loss.
-        if (::sendto(udp.get(), txbuf.data(), *n, 0, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) < 0)
+        if (::sendto(tx_fd(), txbuf.data(), *n, 0, reinterpret_cast<const sockaddr*>(&ep.addr), ep.len) < 0)
             ++tunnel->counters().tx_errors;
         return ERR_OK;
     }
@@ -207,6 +210,19 @@ struct Stack::Impl {
 };
 
 Result<std::unique_ptr<Stack>> Stack::start(const TunnelConfig& config) {
+    if (g_running) return Error{EBUSY, "a netstack already runs in this process (lwIP has global state)"};
+    const Endpoint& le = config.local_endpoint;
+    int fd = ::socket(le.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return last_error("tunnel socket");
+    StackSockets socks;
+    socks.rx.reset(fd);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&le.addr), le.len) != 0)
+        return last_error("bind tunnel socket to " + le.text);
+    return start(config, std::move(socks));
+}
+
+Result<std::unique_ptr<Stack>> Stack::start(const TunnelConfig& config, StackSockets sockets) {
+    if (!sockets.rx) return Error{EINVAL, "netstack: no receive socket"};
     bool expected = false;
     if (!g_running.compare_exchange_strong(expected, true))
         return Error{EBUSY, "a netstack already runs in this process (lwIP has global state)"};
@@ -230,18 +246,14 @@ Result<std::unique_ptr<Stack>> Stack::start(const TunnelConfig& config) {
     if (!t) return t.error();
     im.tunnel = std::move(*t);
 
-    const Endpoint& le = config.local_endpoint;
-    int fd = ::socket(le.addr.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return last_error("tunnel socket");
-    im.udp.reset(fd);
+    im.udp = std::move(sockets.rx);
+    im.tx = std::move(sockets.tx);
     int sz = kSocketBuffer;
-    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);  // best effort: capped by rmem_max
-    (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
-    if (::bind(fd, reinterpret_cast<const sockaddr*>(&le.addr), le.len) != 0)
-        return last_error("bind tunnel socket to " + le.text);
+    (void)setsockopt(im.udp.get(), SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);  // best effort: capped by rmem_max
+    (void)setsockopt(im.tx_fd(), SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     sockaddr_storage bound{};
     socklen_t bl = sizeof bound;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bl);
+    getsockname(im.tx_fd(), reinterpret_cast<sockaddr*>(&bound), &bl);
     im.port = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
                                                : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
     int ev = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <string>
 
+#include "hsbox/fd.hpp"
 #include "hsbox/netstack/esp.hpp"
 #include "hsbox/netstack/tunnel_config.hpp"
 #include "hsbox/result.hpp"
@@ -34,12 +35,21 @@ namespace hsbox::netstack {
 // UDP (8) and worst-case ESP overhead (37), rounded down.
 inline constexpr uint16_t kInnerMtu = 1400;
 
+// Sockets for a stack behind an SpiDispatcher (a UDP endpoint shared by
+// several spaces): datagrams arrive on `rx` (the space's socketpair end) and
+// leave through `tx` (a duplicate of the shared UDP socket).
+struct StackSockets {
+    Fd rx, tx;
+};
+
 class Stack {
 public:
     // Starts lwIP (once per process), binds the tunnel's UDP socket to the
     // local endpoint and starts the receiver thread. Returns the stack, or
     // EBUSY (a stack already runs here), or the bind/socket error.
     static Result<std::unique_ptr<Stack>> start(const TunnelConfig& config);
+    // The same with sockets given (the config's local endpoint is not bound here).
+    static Result<std::unique_ptr<Stack>> start(const TunnelConfig& config, StackSockets sockets);
     ~Stack();
     Stack(const Stack&) = delete;
     Stack& operator=(const Stack&) = delete;
@@ -50,7 +60,7 @@ public:
     Status check_destination(const sockaddr* addr, socklen_t len) const;
 
     const TunnelCounters& counters() const;
-    // The UDP port the tunnel socket is bound to.
+    // The UDP port the tunnel socket (the one it sends from) is bound to.
     uint16_t udp_port() const;
 
     // Runs one UDP payload through the same path as a received datagram
