@@ -342,3 +342,33 @@ TEST_CASE("signal and exit lines are spelled as strace spells them") {
     REQUIRE(format_exit_text(5, 3 << 8, PidPrefix::None) == "+++ exited with 3 +++\n");
     REQUIRE(format_exit_text(5, SIGKILL, PidPrefix::None) == "+++ killed by SIGKILL +++\n");
 }
+
+TEST_CASE("a call is split as strace splits it: entry arguments, then the rest at exit") {
+    RecordedMemory mem;
+    uint64_t b = mem.add(0x2000, "abc");
+    SyscallEvent ev;
+    ev.pid = ev.tid = 9;
+    ev.nr = SYS_read;
+    ev.args = {3, b, 10};
+    Decoder d;
+    DecodedCall call;
+    d.decode_entry(ev, mem, call);
+    std::string head = format_text_head(ev, call, PidPrefix::Column);
+    REQUIRE(head == "9     read(3, ");
+    ev.ret = 3;
+    ev.returned = true;
+    d.decode_exit(ev, mem, call);
+    REQUIRE(head + format_text_tail(call, head.size()) == format_text(ev, call, PidPrefix::Column));
+    REQUIRE(format_text_resumed(ev, call, PidPrefix::Column) == "9     <... read resumed>\"abc\", 10)      = 3\n");
+    // A call whose arguments are all known at entry resumes with just the result.
+    SyscallEvent c;
+    c.pid = c.tid = 9;
+    c.nr = SYS_close;
+    c.args = {4};
+    DecodedCall cc;
+    d.decode_entry(c, mem, cc);
+    REQUIRE(format_text_head(c, cc, PidPrefix::Column) == "9     close(4");
+    c.returned = true;
+    d.decode_exit(c, mem, cc);
+    REQUIRE(format_text_resumed(c, cc, PidPrefix::Column).rfind("9     <... close resumed>)", 0) == 0);
+}

@@ -920,6 +920,11 @@ void rewrite_clone(DecodedCall& call, const SyscallEvent& ev) {
 
 }  // namespace
 
+bool is_entry_kind(Arg k) {
+    // poll's fds are printed at entry; what the kernel returns goes after the result.
+    return direction(k) == Dir::In || k == Arg::PollFds;
+}
+
 std::string syscall_name(int nr) {
     if (const SyscallInfo* s = syscall_info(nr)) return std::string(s->name);
     char b[32];
@@ -978,6 +983,9 @@ void Decoder::decode_entry(const SyscallEvent& ev, MemoryReader& mem, DecodedCal
         uint32_t req = static_cast<uint32_t>(ev.args[1]);
         if (req == FIOCLEX || req == FIONCLEX || req == TIOCNOTTY) call.args.resize(2);
     }
+    // clone3's struct is printed at entry and completed at exit.
+    if (call.info && call.info->nargs >= 1 && call.info->args[0] == Arg::Clone3Args && !call.args.empty())
+        call.args[0].entry_len = call.args[0].text.size();
     // The argument after an fcntl command depends on it.
     if (call.info && call.info->nargs >= 3 && call.info->args[1] == Arg::FcntlCmd)
         put_fcntl_arg(c, 2);

@@ -72,19 +72,42 @@ std::string arg_kind_name(Arg k) {
     return "raw";
 }
 
-std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix) {
-    std::string line = prefix_text(ev.tid, prefix);
-    size_t start = line.size();
-    line += call.name;
-    line += '(';
-    for (size_t i = 0; i < call.args.size(); ++i) {
+namespace {
+
+// Index of the first argument strace prints at exit: the first one the kernel
+// fills (an "out" or "in/out" kind). Everything before it is printed at entry.
+size_t entry_args(const DecodedCall& call) {
+    if (!call.info || call.info->nargs == 0) return call.args.size();
+    for (size_t i = 0; i < call.args.size(); ++i)
+        if (!is_entry_kind(call.args[i].kind) || call.args[i].entry_len) return i;
+    return call.args.size();
+}
+
+// Appends the arguments from `n` (the first one not complete at entry) on:
+// the exit part of a straddling argument, then the others.
+void append_exit_args(std::string& line, const DecodedCall& call, size_t n) {
+    for (size_t i = n; i < call.args.size(); ++i) {
+        const DecodedArg& a = call.args[i];
+        if (i == n && a.entry_len) {
+            line += a.text.substr(std::min(a.entry_len, a.text.size()));
+            continue;
+        }
+        if (i > n) line += ", ";
+        line += a.text;
+    }
+}
+
+void append_args(std::string& line, const DecodedCall& call, size_t from, size_t to) {
+    for (size_t i = from; i < to; ++i) {
         if (i) line += ", ";
         line += call.args[i].text;
     }
+}
+
+// Appends ") = result" aligned as strace does (column 40 of the line).
+void append_result(std::string& line, const DecodedCall& call, size_t col_before) {
     line += ')';
-    // strace aligns the result at column 40 of the line (pid prefix included).
-    size_t col = line.size();
-    (void)start;
+    size_t col = col_before + line.size();
     if (col < 39) line.append(39 - col, ' ');
     line += " = ";
     line += call.returned ? call.ret_text : "?";
@@ -93,6 +116,44 @@ std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPref
         line += call.ret_suffix;
     }
     line += '\n';
+}
+
+}  // namespace
+
+std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix) {
+    std::string line = prefix_text(ev.tid, prefix);
+    line += call.name;
+    line += '(';
+    append_args(line, call, 0, call.args.size());
+    append_result(line, call, 0);
+    return line;
+}
+
+std::string format_text_head(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix) {
+    std::string line = prefix_text(ev.tid, prefix);
+    line += call.name;
+    line += '(';
+    size_t n = entry_args(call);
+    append_args(line, call, 0, n);
+    if (n < call.args.size()) {
+        const DecodedArg& a = call.args[n];
+        if (n > 0) line += ", ";
+        if (a.entry_len) line += a.text.substr(0, a.entry_len);
+    }
+    return line;
+}
+
+std::string format_text_tail(const DecodedCall& call, size_t head_len) {
+    std::string line;
+    append_exit_args(line, call, entry_args(call));
+    append_result(line, call, head_len);
+    return line;
+}
+
+std::string format_text_resumed(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix) {
+    std::string line = prefix_text(ev.tid, prefix) + "<... " + call.name + " resumed>";
+    append_exit_args(line, call, entry_args(call));
+    append_result(line, call, 0);
     return line;
 }
 

@@ -63,6 +63,7 @@ void writer_main(std::shared_ptr<LineSink::State> s) {
     }
     std::vector<std::string> batch;
     std::string buf;
+    bool at_line_start = true;
     for (;;) {
         uint64_t drops = 0;
         {
@@ -84,9 +85,12 @@ void writer_main(std::shared_ptr<LineSink::State> s) {
         }
         buf.clear();
         // The notice goes where the lines were lost: before the lines that follow the gap.
-        if (drops && s->notice) buf += s->notice(drops);
+        // A dropped line may have been the end of a written head: start the
+        // notice on a line of its own.
+        if (drops && s->notice) buf += (at_line_start ? "" : "\n") + s->notice(drops);
         for (const std::string& l : batch) buf += l;
         Status st = write_all(fd, buf.data(), buf.size());
+        if (!buf.empty()) at_line_start = buf.back() == '\n';
         {
             std::lock_guard<std::mutex> g(s->mu);
             if (st.ok()) s->written += batch.size();

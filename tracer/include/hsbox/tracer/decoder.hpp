@@ -25,6 +25,9 @@ struct DecodedArg {
     std::string json;  // a JSON value: 3, "O_RDONLY|O_CLOEXEC", {"family":"AF_INET",...}
     uint64_t saved = 0;    // entry-time value of in/out arguments
     bool saved_valid = false;
+    // When non-zero: the first `entry_len` bytes of `text` were known at entry
+    // and the rest was added at exit (clone3's " => {parent_tid=[N]}").
+    size_t entry_len = 0;
 };
 
 struct DecodedCall {
@@ -58,6 +61,10 @@ public:
 private:
     DecodeOptions opts_;
 };
+
+// Returns true when an argument of kind `k` is fully decoded at entry
+// (false for kinds the kernel fills or updates: read buffers, stat, socklen).
+bool is_entry_kind(Arg k);
 
 // Returns the name of syscall `nr` ("syscall_0x1c8" for a number the table lacks).
 std::string syscall_name(int nr);

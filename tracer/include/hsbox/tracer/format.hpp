@@ -33,6 +33,19 @@ enum class PidPrefix {
 
 // Returns one text line (with '\n') for a decoded call.
 std::string format_text(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix);
+
+// strace prints a call in two pieces when it can: at entry the name and the
+// arguments known then, at exit the rest. When another line comes between,
+// the first piece ends with " <unfinished ...>" and the second is a
+// "<... name resumed>" line. These build the pieces:
+// Returns "1234  read(3, " (no newline): the arguments printed at entry.
+std::string format_text_head(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix);
+// Returns the rest after a head of `head_len` characters: "\"...\", 832) = 832\n".
+std::string format_text_tail(const DecodedCall& call, size_t head_len);
+// Returns "1234  <... read resumed>\"...\", 832) = 832\n".
+std::string format_text_resumed(const SyscallEvent& ev, const DecodedCall& call, PidPrefix prefix);
+// What ends a head when another line must be written first.
+inline constexpr std::string_view kUnfinished = " <unfinished ...>\n";
 // Returns one JSON line (with '\n') for a decoded call.
 std::string format_json(const SyscallEvent& ev, const DecodedCall& call);
 

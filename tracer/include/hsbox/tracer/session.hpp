@@ -40,12 +40,23 @@ public:
     uint64_t calls() const { return calls_; }
 
 private:
-    void emit(const SyscallEvent& ev, const DecodedCall& call);
+    // A call between its entry and its exit. In text mode its head (name and
+    // entry arguments) is already written; `open_tid_` says whose head is the
+    // last thing in the stream, still waiting for its end of line.
+    struct Pending {
+        DecodedCall call;
+        size_t head_len = 0;
+        bool head_written = false;  // false: write the whole line at exit
+        bool unfinished = false;    // closed with " <unfinished ...>": resume at exit
+    };
+    // Ends the open head (if any) with " <unfinished ...>".
+    void close_open_line();
 
     SessionOptions opts_;
     Decoder decoder_;
     LineSink& sink_;
-    std::unordered_map<pid_t, DecodedCall> pending_;  // by tid
+    std::unordered_map<pid_t, Pending> pending_;  // by tid
+    pid_t open_tid_ = 0;
     uint64_t calls_ = 0;
 };
 
