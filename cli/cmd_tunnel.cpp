@@ -378,26 +378,22 @@ int cmd_tunnel(int argc, char** argv) {
     int timeout_ms = 3000;
     for (int i = 0; i < argc; ++i) {
         std::string a = argv[i];
-        auto need = [&](const char* what) -> const char* {
-            if (i + 1 >= argc) return nullptr;
-            (void)what;
-            return argv[++i];
-        };
+        auto need = [&]() -> const char* { return i + 1 < argc ? argv[++i] : nullptr; };
         if (a == "--config") {
-            const char* v = need("FILE");
+            const char* v = need();
             if (!v) return usage_error("tunnel: --config needs a FILE");
             config_path = v;
         } else if (a == "--echo" || a == "--discard") {
-            const char* v = need("PORT");
+            const char* v = need();
             int p = v ? parse_port(v) : -1;
             if (p < 0) return usage_error("tunnel: %s needs a port 1-65535", a.c_str());
             (a == "--echo" ? echo : discard).push_back(p);
         } else if (a == "--stats") {
-            const char* v = need("FILE");
+            const char* v = need();
             if (!v) return usage_error("tunnel: --stats needs a FILE");
             g_stats_path = v;
         } else if (a == "--timeout-ms") {
-            const char* v = need("MS");
+            const char* v = need();
             timeout_ms = v ? std::atoi(v) : 0;
             if (timeout_ms <= 0) return usage_error("tunnel: --timeout-ms needs a positive number");
         } else {

@@ -59,6 +59,9 @@ struct Stack::Impl {
     Fd udp;   // receives; also sends unless `tx` is set
     Fd tx;    // the shared UDP socket when behind an SpiDispatcher
     Fd stop;  // eventfd: tells the receiver thread to leave
+    // Serialises Tunnel::open (the replay windows) between the receiver thread
+    // and input_datagram(); uncontended in normal operation.
+    std::mutex open_mu;
     std::thread rx;
     struct netif nif {};
     bool nif_added = false;
@@ -192,6 +195,7 @@ struct Stack::Impl {
                 int got = ::recvmmsg(udp.get(), msgs, kBatch, MSG_DONTWAIT, nullptr);
                 if (got <= 0) break;
                 size_t nready = 0;
+                std::unique_lock<std::mutex> opening(open_mu);
                 for (int i = 0; i < got; ++i) {
                     uint8_t* b = bufs.data() + size_t(i) * kSlot;
                     if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
@@ -202,6 +206,7 @@ struct Stack::Impl {
                     if (!r.ok) continue;  // counted by the tunnel
                     if (struct pbuf* p = to_pbuf(r.opened)) ready[nready++] = p;
                 }
+                opening.unlock();
                 deliver(ready, nready);
                 if (size_t(got) < kBatch) break;
             }
@@ -343,7 +348,9 @@ const TunnelCounters& Stack::counters() const { return impl_->tunnel->counters()
 uint16_t Stack::udp_port() const { return impl_->port; }
 
 bool Stack::input_datagram(uint8_t* buf, size_t len) {
+    std::unique_lock<std::mutex> opening(impl_->open_mu);
     auto r = impl_->tunnel->open(buf, len);
+    opening.unlock();
     if (!r.ok) return false;
     struct pbuf* p = Impl::to_pbuf(r.opened);
     if (!p) return false;

@@ -65,7 +65,8 @@ public:
 
     // Runs one UDP payload through the same path as a received datagram
     // (authenticate, then hand to lwIP). For the fuzz harness and tests; the
-    // buffer is decrypted in place. Returns true if it reached lwIP.
+    // buffer is decrypted in place. Safe alongside the receiver thread.
+    // Returns true if it reached lwIP.
     bool input_datagram(uint8_t* buf, size_t len);
 
 private:
