@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -22,6 +23,7 @@ struct LineSink::State {
     std::vector<std::string> queue;
     size_t queued_bytes = 0;
     size_t capacity = 0;
+    size_t batch_bytes = 0;         // wake the writer when this much is queued
     uint64_t lines = 0, dropped = 0, written = 0;
     uint64_t unreported_drops = 0;  // drops not yet announced in the stream
     bool closing = false;
@@ -35,6 +37,8 @@ struct LineSink::State {
 };
 
 namespace {
+
+constexpr auto kFlushDelay = std::chrono::milliseconds(20);
 
 void writer_main(std::shared_ptr<LineSink::State> s) {
     // Signals belong to the tracer's main thread (it waits for them in
@@ -71,6 +75,11 @@ void writer_main(std::shared_ptr<LineSink::State> s) {
             s->writing = false;
             s->cv_idle.notify_all();
             s->cv_data.wait(lk, [&] { return !s->queue.empty() || s->closing; });
+            // Let lines gather into one write: until a batch is full or a short
+            // delay has passed (what a reader waits for at most).
+            if (!s->closing && s->queued_bytes < s->batch_bytes)
+                s->cv_data.wait_for(lk, kFlushDelay,
+                                    [&] { return s->queued_bytes >= s->batch_bytes || s->closing; });
             if (s->queue.empty() && s->closing) {
                 s->finished = true;
                 s->cv_idle.notify_all();
@@ -121,6 +130,7 @@ Result<std::unique_ptr<LineSink>> LineSink::to_fd(int fd, size_t capacity, DropN
     auto s = std::make_shared<State>();
     s->borrowed_fd = fd;
     s->capacity = capacity;
+    s->batch_bytes = std::min<size_t>(64 * 1024, capacity / 2);
     s->notice = std::move(notice);
     return std::unique_ptr<LineSink>(new LineSink(std::move(s)));
 }
@@ -129,6 +139,7 @@ Result<std::unique_ptr<LineSink>> LineSink::to_path(const std::string& path, siz
                                                     DropNotice notice) {
     auto s = std::make_shared<State>();
     s->capacity = capacity;
+    s->batch_bytes = std::min<size_t>(64 * 1024, capacity / 2);
     s->notice = std::move(notice);
     struct stat st{};
     if (::stat(path.c_str(), &st) == 0 && S_ISFIFO(st.st_mode)) {
@@ -151,9 +162,11 @@ bool LineSink::push(std::string_view line) {
             ++s.unreported_drops;
             return false;
         }
-        // The writer only sleeps on an empty queue: wake it on the first line
-        // only, which saves a futex call per event.
-        wake = s.queue.empty() && !s.writing;
+        // Wake the writer for the first line (it sleeps on an empty queue) and
+        // when a batch is full (it waits for one); never per line.
+        bool first = s.queue.empty() && !s.writing;
+        bool full = s.queued_bytes < s.batch_bytes && s.queued_bytes + line.size() >= s.batch_bytes;
+        wake = first || full;
         s.queue.emplace_back(line);
         s.queued_bytes += line.size();
         ++s.lines;
