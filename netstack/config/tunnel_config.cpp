@@ -172,8 +172,13 @@ Result<GcmKey> read_key_file(const std::string& path) {
 }
 
 Result<TunnelConfig> load_tunnel_config(const std::string& path) {
+    // Errors carry their whole one-line message in the context (strerror included).
+    auto failed = [&](const std::string& what) {
+        int e = errno;
+        return Error{e, what + " " + path + ": " + std::strerror(e)};
+    };
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) return last_error("tunnel file " + path);
+    if (fd < 0) return failed("tunnel file");
     Fd owned(fd);
     std::string text;
     char b[4096];
@@ -182,7 +187,7 @@ Result<TunnelConfig> load_tunnel_config(const std::string& path) {
         text.append(b, size_t(n));
         if (text.size() > (1 << 20)) return Error{EFBIG, "tunnel file " + path + " is larger than 1 MiB"};
     }
-    if (n < 0) return last_error("read tunnel file " + path);
+    if (n < 0) return failed("read tunnel file");
 
     toml::table root;
     try {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -214,4 +215,11 @@ TEST_CASE("keygen writes a fresh 0600 key and refuses to overwrite without force
     CHECK(forced->key != k->key);
     CHECK(write_new_key(d.path + "/x.key", 192, false).code() == EINVAL);
     CHECK(access((d.path + "/x.key").c_str(), F_OK) != 0);
+}
+
+TEST_CASE("a missing tunnel file is refused with its path and the reason", "[config]") {
+    auto c = load_tunnel_config("/nonexistent/hsbox/t.toml");
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.code() == ENOENT);
+    CHECK(c.error().context == std::string("tunnel file /nonexistent/hsbox/t.toml: ") + std::strerror(ENOENT));
 }

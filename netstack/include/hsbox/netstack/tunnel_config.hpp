@@ -58,8 +58,9 @@ struct TunnelConfig {
 };
 
 // Reads and checks the tunnel file at `path` and the key files it names.
-// Returns the config, or an Error whose context is the one-line message
-// (EINVAL for bad content, EACCES/EPERM for unsafe key files, errno of a failed open).
+// Returns the config, or an Error whose context is the complete one-line
+// message to print (EINVAL for bad content, EACCES/EPERM for unsafe key files,
+// the errno of a failed open or read).
 Result<TunnelConfig> load_tunnel_config(const std::string& path);
 
 // Reads a key file: refuses anything but a regular file of mode 0600 or
