@@ -193,7 +193,12 @@ struct Stack::Impl {
                     msgs[i].msg_hdr.msg_iovlen = 1;
                 }
                 int got = ::recvmmsg(udp.get(), msgs, kBatch, MSG_DONTWAIT, nullptr);
-                if (got <= 0) break;
+                if (got == 0) {  // EOF: the dispatcher's end of a socketpair closed
+                    LOG_ERROR("netstack: the tunnel's receive socket was closed");
+                    return;
+                }
+                // < 0: EAGAIN, or an ICMP error reported (and thereby cleared) on the UDP socket
+                if (got < 0) break;
                 size_t nready = 0;
                 std::unique_lock<std::mutex> opening(open_mu);
                 for (int i = 0; i < got; ++i) {
