@@ -329,7 +329,10 @@ void serve_tcp(int port, bool echo) {
     std::thread([l, echo] {
         for (;;) {
             int c = lwip_accept(l, nullptr, nullptr);
-            if (c < 0) continue;
+            if (c < 0) {  // out of sockets/memory: back off rather than spin
+                usleep(10000);
+                continue;
+            }
             std::thread([c, echo] {
                 int one = 1;
                 lwip_setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -360,7 +363,10 @@ void serve_udp_echo(int port) {
             sockaddr_storage from{};
             socklen_t fl = sizeof from;
             ssize_t n = lwip_recvfrom(s, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&from), &fl);
-            if (n < 0) continue;
+            if (n < 0) {
+                usleep(10000);
+                continue;
+            }
             lwip_sendto(s, b.data(), size_t(n), 0, reinterpret_cast<sockaddr*>(&from), fl);
         }
     }).detach();
