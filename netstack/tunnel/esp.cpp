@@ -361,12 +361,24 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
         dst = body + 24;
         family = AF_INET6;
         uint8_t proto = body[6];
+        size_t upper = 40;  // offset of the upper-layer header, if this packet holds it
         if (proto == IPPROTO_FRAGMENT) {  // the upper protocol follows in the fragment header
             if (ip_len < 48) return drop(Drop::Malformed);
             proto = body[40];
+            bool first = ((size_t{body[42]} << 8 | body[43]) & 0xfff8) == 0;
+            upper = first ? 48 : 0;
         }
         if (proto != IPPROTO_ICMPV6 && proto != IPPROTO_TCP && proto != IPPROTO_UDP)
             return drop(Drop::InnerProtocol);
+        // ICMPv6: echo and error messages only. Neighbour discovery, router
+        // advertisements (which could change lwIP's MTU and hop limit) and MLD
+        // have no business on a tunnel. ND must not be fragmented (RFC 6980),
+        // so checking the first fragment is enough.
+        if (proto == IPPROTO_ICMPV6 && upper) {
+            if (ip_len < upper + 1) return drop(Drop::Malformed);
+            uint8_t type = body[upper];
+            if (!(type >= 1 && type <= 4) && type != 128 && type != 129) return drop(Drop::InnerProtocol);
+        }
     }
     InnerAddress s, d;
     s.family = d.family = family;

@@ -356,7 +356,23 @@ TEST_CASE("authenticated packets with bad trailers or inner headers are dropped"
     CHECK(p.a_open(forge(0x1001, seq++, k, with_trailer(v6, kNextIpv6))).ok);
     v6[40] = 136;  // ... or UDP-Lite
     expect(with_trailer(v6, kNextIpv6), Drop::InnerProtocol);
-    CHECK(p.a->counters().rx_packets == 2);
+    // ICMPv6: echo passes, neighbour discovery and router advertisements do not
+    Bytes icmp6 = ipv6_udp("fd77::2", "fd77::1", 9);
+    icmp6[6] = 58;
+    icmp6[40] = 128;  // echo request
+    CHECK(p.a_open(forge(0x1001, seq++, k, with_trailer(icmp6, kNextIpv6))).ok);
+    for (uint8_t type : {133, 134, 135, 136, 137, 130, 143}) {
+        icmp6[40] = type;
+        expect(with_trailer(icmp6, kNextIpv6), Drop::InnerProtocol);
+    }
+    v6[6] = 44;  // a first fragment of an ICMPv6 router advertisement
+    v6[40] = 58;
+    v6[42] = v6[43] = 0;
+    v6[48] = 134;
+    expect(with_trailer(v6, kNextIpv6), Drop::InnerProtocol);
+    v6[43] = 8;  // a later fragment: its first one was checked
+    CHECK(p.a_open(forge(0x1001, seq++, k, with_trailer(v6, kNextIpv6))).ok);
+    CHECK(p.a->counters().rx_packets == 4);
 }
 
 TEST_CASE("keepalives, IKE markers and runts are counted separately", "[esp]") {

@@ -12,9 +12,9 @@
 // `Tunnel::open` unless it authenticated, passed the replay check, carries a
 // well-formed padding trailer and IPv4/IPv6 next header, its inner source
 // address is an address configured for the peer whose SA it came through, its
-// destination is ours, and it carries ICMP/ICMPv6, TCP or UDP (for IPv6
-// directly or behind one fragment header): the stack never sees protocols the
-// space does not use.
+// destination is ours, and it carries ICMP, TCP, UDP or ICMPv6 echo/errors
+// (for IPv6 directly or behind one fragment header): the stack never sees
+// protocols the space does not use, nor neighbour discovery.
 //
 // Threads: `seal` (outbound) may be called from any thread that holds the
 // caller's lock (the lwIP core lock in the stack); `open` (inbound) from one
@@ -116,7 +116,8 @@ enum class Drop : uint8_t {
     Malformed,      // inner packet not a well-formed IPv4/IPv6 header of that length
     InnerSource,    // inner source address is not the peer's configured address
     InnerDestination,  // inner destination is not one of our addresses (no relaying)
-    InnerProtocol,  // not ICMP/ICMPv6, TCP or UDP (e.g. UDP-Lite, which crashes Debian's lwIP 2.1.3)
+    InnerProtocol,  // not ICMP, TCP, UDP or ICMPv6 echo/error (e.g. UDP-Lite, which crashes
+                    // Debian's lwIP 2.1.3; IPv6 router advertisements)
     Count
 };
 inline constexpr size_t kDropCount = static_cast<size_t>(Drop::Count);
