@@ -14,7 +14,7 @@
 
 using namespace hsbox::tracer;
 
-TEST_CASE("a name list selects exactly those syscalls") {
+TEST_CASE("a syscall name list selects exactly those syscalls") {
     auto f = SyscallFilter::parse("trace=openat,close");
     REQUIRE(f.ok());
     REQUIRE(f->selected(SYS_openat));
@@ -39,7 +39,7 @@ TEST_CASE("classes come from the table: %file is every call with a path argument
     REQUIRE(fam->selected(SYS_mmap));
 }
 
-TEST_CASE("negation selects everything else") {
+TEST_CASE("a negated syscall set selects everything else") {
     auto f = SyscallFilter::parse("!write");
     REQUIRE(f.ok());
     REQUIRE_FALSE(f->selected(SYS_write));

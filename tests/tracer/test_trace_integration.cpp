@@ -186,7 +186,7 @@ TEST_CASE("--json writes one object per line with the documented fields") {
     REQUIRE(sh("python3 '" + t.path + "/check.py' '" + out + "'") == 0);
 }
 
-TEST_CASE("-e filters by name and by class") {
+TEST_CASE("hsbox trace -e filters by name and by class") {
     TempDir t;
     std::string out = t.path + "/out";
     REQUIRE(sh("'" + hsbox_bin() + "' trace -q -e trace=%network,close -o '" + out + "' -- cat /etc/hostname > /dev/null") == 0);
@@ -240,7 +240,7 @@ TEST_CASE("the traced command's exit status is hsbox trace's exit status") {
     REQUIRE(sh("'" + hsbox_bin() + "' trace -o /dev/null -- sh -c 'exit 3'") == 3);
 }
 
-TEST_CASE("bad arguments give a one-line error and a non-zero exit") {
+TEST_CASE("hsbox trace: bad arguments give a one-line error and a non-zero exit") {
     TempDir t;
     std::string err = t.path + "/err";
     REQUIRE(sh("'" + hsbox_bin() + "' trace -e trace=nosuchcall -- true 2> '" + err + "'") == 2);
