@@ -372,3 +372,15 @@ TEST_CASE("a call is split as strace splits it: entry arguments, then the rest a
     d.decode_exit(c, mem, cc);
     REQUIRE(format_text_resumed(c, cc, PidPrefix::Column).rfind("9     <... close resumed>)", 0) == 0);
 }
+
+TEST_CASE("getsockopt prints the value and length the kernel returned") {
+    RecordedMemory mem;
+    int32_t one = 1;
+    uint32_t four = 4;
+    uint64_t val = mem.add(0x1000, bytes_of(one));
+    uint64_t len = mem.add(0x1100, bytes_of(four));
+    REQUIRE(decode(mem, SYS_getsockopt, {9, IPPROTO_TCP, 1 /* TCP_NODELAY */, val, len}, 0) ==
+            "getsockopt(9, SOL_TCP, TCP_NODELAY, [1], [4]) = 0");
+    REQUIRE(decode(mem, SYS_setsockopt, {3, SOL_SOCKET, SO_REUSEADDR, val, 4}, 0) ==
+            "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0");
+}

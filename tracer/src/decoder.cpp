@@ -38,7 +38,7 @@ enum class Dir { In, Out, InOut };
 // Which step decodes an argument of kind `k`.
 Dir direction(Arg k) {
     switch (k) {
-        case Arg::OutBuf: case Arg::OutBufHex: case Arg::OutCpuSet: case Arg::StatBuf: case Arg::OutIovec: case Arg::OutTimespec:
+        case Arg::OutBuf: case Arg::OutBufHex: case Arg::OutCpuSet: case Arg::OutSockOptVal: case Arg::StatBuf: case Arg::OutIovec: case Arg::OutTimespec:
         case Arg::OutSockaddr: case Arg::OutSigset: case Arg::OutSigaction:
         case Arg::OutPipeFds: case Arg::OutWaitStatus: case Arg::OutEpollEvents:
         case Arg::OutRlimit: case Arg::OutDirents: case Arg::OutTimeval: case Arg::OutUname:
@@ -651,6 +651,14 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::SockLevel: put_enum(c, i, kSockLevels, "SOL_"); break;
         case Arg::SockOpt: put_sockopt_name(c, i); break;
         case Arg::SockOptVal: put_sockopt_val(c, i); break;
+        case Arg::OutSockOptVal: {
+            if (c.failed() || !c.ev.returned || v == 0) return c.set(i, ptr_text(v), ptr_json(v));
+            uint32_t len = 0;
+            if (!c.mem.read_struct(c.raw(i + 1), len)) return c.set(i, ptr_text(v), ptr_json(v));
+            if (len == 4) return put_int_ptr(c, i);
+            put_buffer(c, i, v, len);
+            break;
+        }
         case Arg::AccessMode: put_flags(c, i, kAccessModes, "F_OK"); break;
         case Arg::Whence: put_enum(c, i, kWhence, "SEEK_"); break;
         case Arg::FcntlCmd: put_enum(c, i, kFcntlCmds, "F_"); break;
