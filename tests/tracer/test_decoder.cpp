@@ -384,3 +384,27 @@ TEST_CASE("getsockopt prints the value and length the kernel returned") {
     REQUIRE(decode(mem, SYS_setsockopt, {3, SOL_SOCKET, SO_REUSEADDR, val, 4}, 0) ==
             "setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0");
 }
+
+TEST_CASE("select prints fd sets at entry and the ready ones after the result") {
+    RecordedMemory mem;
+    uint64_t in = (1u << 3) | (1u << 5);
+    uint64_t rin = mem.add(0x1000, bytes_of(in));
+    timespec ts{1, 0};
+    uint64_t t = mem.add(0x2000, bytes_of(ts));
+    SyscallEvent ev;
+    ev.nr = SYS_pselect6;
+    ev.args = {6, rin, 0, 0, t, 0};
+    Decoder d;
+    DecodedCall call;
+    d.decode_entry(ev, mem, call);
+    REQUIRE(call.args[1].text == "[3 5]");
+    uint64_t ready = 1u << 5;
+    mem.add(0x1000, bytes_of(ready));  // the kernel leaves only the ready fds
+    timespec left{0, 500};
+    mem.add(0x2000, bytes_of(left));
+    ev.ret = 1;
+    ev.returned = true;
+    d.decode_exit(ev, mem, call);
+    REQUIRE(format_text(ev, call, PidPrefix::None) ==
+            "pselect6(6, [3 5], NULL, NULL, {tv_sec=1, tv_nsec=0}, NULL) = 1 (in [5], left {tv_sec=0, tv_nsec=500})\n");
+}

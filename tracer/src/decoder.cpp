@@ -45,7 +45,7 @@ Dir direction(Arg k) {
         case Arg::OutStatx: case Arg::OutSysinfo: case Arg::OutStatfs: case Arg::OutStr:
         case Arg::OutInt: case Arg::OutMsgHdr: case Arg::Rusage:
             return Dir::Out;
-        case Arg::SocklenPtr: case Arg::PollFds: case Arg::OffPtr:
+        case Arg::SocklenPtr: case Arg::PollFds: case Arg::OffPtr: case Arg::FdSet:
             return Dir::InOut;
         default:
             return Dir::In;
@@ -499,6 +499,54 @@ void put_sockopt_val(Ctx& c, size_t i) {
     put_buffer(c, i, addr, len);
 }
 
+// Returns "[3 5]" for the descriptors set in the fd_set at `addr` below
+// `nfds`, or "" when it cannot be read.
+std::string fdset_text(Ctx& c, uint64_t addr, int64_t nfds) {
+    if (nfds < 0) nfds = 0;
+    nfds = std::min<int64_t>(nfds, 1 << 16);
+    size_t bytes = static_cast<size_t>((nfds + 63) / 64 * 8);
+    std::string bits(bytes, '\0');
+    if (bytes && c.mem.read(addr, bits.data(), bytes) != bytes) return {};
+    std::string t = "[";
+    for (int64_t fd = 0; fd < nfds; ++fd)
+        if ((static_cast<unsigned char>(bits[fd / 8]) >> (fd % 8)) & 1) {
+            if (t.size() > 1) t += ' ';
+            t += dec(fd);
+        }
+    return t + "]";
+}
+
+// select/pselect6 at exit: "(in [3], out [4], left {tv_sec=0, tv_usec=99})" or "(Timeout)".
+void select_suffix(Ctx& c) {
+    if (c.ev.ret == 0) {
+        c.call.ret_suffix = "(Timeout)";
+        return;
+    }
+    static const char* names[] = {"in", "out", "except"};
+    std::string t;
+    for (size_t k = 1; k <= 3; ++k) {
+        uint64_t addr = c.raw(k);
+        if (!addr) continue;
+        std::string set = fdset_text(c, addr, static_cast<int64_t>(c.raw(0)));
+        if (set.empty() || set == "[]") continue;
+        if (!t.empty()) t += ", ";
+        t += std::string(names[k - 1]) + " " + set;
+    }
+    uint64_t tmo = c.raw(4);
+    if (tmo) {
+        if (c.kind(4) == Arg::Timeval) {
+            timeval tv{};
+            if (c.mem.read_struct(tmo, tv))
+                t += (t.empty() ? "" : ", ") + std::string("left ") + timespec_text(tv.tv_sec, tv.tv_usec, "tv_usec");
+        } else {
+            timespec ts{};
+            if (c.mem.read_struct(tmo, ts))
+                t += (t.empty() ? "" : ", ") + std::string("left ") + timespec_text(ts.tv_sec, ts.tv_nsec);
+        }
+    }
+    if (!t.empty()) c.call.ret_suffix = "(" + t + ")";
+}
+
 // Decodes argument `i` (kind `k`) for the current step.
 void decode_one(Ctx& c, size_t i, Arg k) {
     uint64_t v = c.raw(i);
@@ -651,6 +699,17 @@ void decode_one(Ctx& c, size_t i, Arg k) {
         case Arg::SockLevel: put_enum(c, i, kSockLevels, "SOL_"); break;
         case Arg::SockOpt: put_sockopt_name(c, i); break;
         case Arg::SockOptVal: put_sockopt_val(c, i); break;
+        case Arg::FdSet: {
+            if (v == 0) return c.set(i, "NULL", "null");
+            if (!c.exit) {
+                std::string t = fdset_text(c, v, static_cast<int64_t>(c.raw(0)));
+                if (t.empty()) return c.set(i, ptr_text(v), ptr_json(v));
+                c.set_same(i, t);
+            } else if (c.ev.returned && !c.failed() && i == 1 + 0 + (c.raw(1) ? 0 : c.raw(2) ? 1 : 2)) {
+                select_suffix(c);  // once, at the first non-NULL set
+            }
+            break;
+        }
         case Arg::OutSockOptVal: {
             if (c.failed() || !c.ev.returned || v == 0) return c.set(i, ptr_text(v), ptr_json(v));
             uint32_t len = 0;
@@ -930,7 +989,7 @@ void rewrite_clone(DecodedCall& call, const SyscallEvent& ev) {
 
 bool is_entry_kind(Arg k) {
     // poll's fds are printed at entry; what the kernel returns goes after the result.
-    return direction(k) == Dir::In || k == Arg::PollFds;
+    return direction(k) == Dir::In || k == Arg::PollFds || k == Arg::FdSet;
 }
 
 std::string syscall_name(int nr) {

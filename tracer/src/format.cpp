@@ -66,7 +66,7 @@ std::string arg_kind_name(Arg k) {
         K(PersonalityFlags, "personality") K(Which, "which") K(Uid, "id") K(FlockOp, "flock_op")
         K(FallocMode, "falloc_mode") K(SignalfdFlags, "sfd_flags") K(TimerfdFlags, "tfd_flags")
         K(InotifyFlags, "inotify_flags") K(Idtype, "idtype") K(Siginfo, "ptr")
-        K(XattrFlags, "xattr_flags") K(MountFlags, "mount_flags") K(UmountFlags, "umount_flags") K(OutBufHex, "buf") K(StatxFlags, "at_flags") K(SigreturnFrame, "sigframe") K(OutCpuSet, "cpuset") K(OutSockOptVal, "optval")
+        K(XattrFlags, "xattr_flags") K(MountFlags, "mount_flags") K(UmountFlags, "umount_flags") K(OutBufHex, "buf") K(StatxFlags, "at_flags") K(SigreturnFrame, "sigframe") K(OutCpuSet, "cpuset") K(OutSockOptVal, "optval") K(FdSet, "fdset")
 #undef K
     }
     return "raw";

@@ -153,6 +153,7 @@ enum class Arg : uint8_t {
     UmountFlags,  // MNT_* for umount2
     OutBufHex,    // out: like OutBuf, printed as \x hex (random bytes)
     StatxFlags,   // AT_* plus the AT_STATX_SYNC_* field (statx)
+    FdSet,        // in/out: fd_set of select/pselect6 (size from the first argument)
     OutSockOptVal,// out: getsockopt value, its length in the socklen_t the next argument points to
     OutCpuSet,    // out: CPU mask (sched_getaffinity), size is the return value
     SigreturnFrame, // the signal frame at the stack pointer (rt_sigreturn's only "argument")
