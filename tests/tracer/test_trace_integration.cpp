@@ -163,7 +163,7 @@ TEST_CASE("with a reader that keeps up nothing is dropped and the trace is compl
     REQUIRE(slurp(t.path + "/err").find("dropped") == std::string::npos);
 }
 
-TEST_CASE("--json writes one object per line with the documented fields") {
+TEST_CASE("hsbox trace --json writes one object per line with the documented fields") {
     if (!have("python3")) {
         WARN("skipped: python3 is not installed");
         return;
