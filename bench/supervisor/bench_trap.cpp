@@ -311,7 +311,10 @@ int run_parent(long n, int reps, const std::string& hsbox_bin, const std::vector
     for (const auto& rr : results)
         if (rr.name == "native" && rr.figures) native = &rr;
 
-    std::printf("bench_trap: %ld calls x %d repetitions per probe, median ns per call\n", n, reps);
+    auto load = hsbox::read_file(AT_FDCWD, "/proc/loadavg");
+    std::string loadavg = load ? load->substr(0, load->find(' ', load->find(' ', load->find(' ') + 1) + 1)) : "?";
+    std::printf("bench_trap: %ld calls x %d repetitions per probe, median ns per call; load average %s on %ld CPUs\n",
+                n, reps, loadavg.c_str(), sysconf(_SC_NPROCESSORS_ONLN));
     for (const auto& rr : results) {
         std::string cmd;
         for (const auto& a : rr.argv) cmd += (cmd.empty() ? "" : " ") + a;
@@ -346,6 +349,7 @@ int run_parent(long n, int reps, const std::string& hsbox_bin, const std::vector
 
     if (!json_path.empty()) {
         std::string j = "{\n  \"benchmark\": \"bench_trap\",\n";
+        j += "  \"loadavg\": \"" + json_escape(loadavg) + "\",\n";
         j += "  \"iterations\": " + std::to_string(n) + ",\n  \"reps\": " + std::to_string(reps) + ",\n";
         j += "  \"runners\": [\n";
         for (size_t i = 0; i < results.size(); ++i) {

@@ -162,7 +162,8 @@ check_output() {  # runner workload
 
 echo "hsbox benchmark: metadata-heavy workloads, $runs runs after 1 warm-up (hyperfine)"
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); $(nproc) CPUs;" \
-     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); user $(id -un)"
+     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); user $(id -un);" \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "runners: ${active[*]}"
 echo
 
@@ -207,6 +208,7 @@ doc = {
     'benchmark': 'bench/supervisor/run.sh',
     'date': datetime.datetime.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ'),
     'machine': {'kernel': platform.release(), 'cpus': os.cpu_count(), 'cpu': cpu},
+    'loadavg_at_end': ' '.join(open('/proc/loadavg').read().split()[:3]),
     'runs': runs, 'warmup': 1, 'runners': runners, 'workloads': [],
 }
 for w in workloads:
@@ -235,7 +237,8 @@ for e in doc['workloads']:
         if 'mean_s' not in x:
             row += ' failed |' + ('' if r == 'native' else ' – |')
             continue
-        row += f" {x['mean_s']*1000:.0f} ± {x['stddev_s']*1000:.0f} ms |"
+        sd = f" ± {x['stddev_s']*1000:.0f}" if x['stddev_s'] is not None else ''  # null with --runs 1
+        row += f" {x['mean_s']*1000:.0f}{sd} ms |"
         if r != 'native':
             row += f" {x['ratio']:.2f}× |"
     print(row)
