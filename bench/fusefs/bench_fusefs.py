@@ -68,7 +68,16 @@ class Mount:
             time.sleep(0.01)
         raise RuntimeError(f"{kind} did not mount {mnt}")
 
+    def kill(self):
+        """For a server that hung: kill it, then detach the mount."""
+        self.proc.kill()
+        self.proc.wait()
+        subprocess.run(["fusermount3", "-uz", self.mnt], check=False, stderr=subprocess.DEVNULL)
+
     def stop(self):
+        if self.proc.poll() is not None:
+            subprocess.run(["fusermount3", "-uz", self.mnt], check=False, stderr=subprocess.DEVNULL)
+            return
         if self.kind == "hsbox":
             self.proc.send_signal(signal.SIGTERM)
         else:
@@ -195,6 +204,33 @@ def upper_limit_regexes(mnt, max_len=20000):
     return out
 
 
+CHANGE_SCRIPT = """
+import os, sys
+root = sys.argv[1]
+for n in open(sys.argv[2]).read().split():
+    with open(os.path.join(root, n), "ab") as f:
+        f.write(b"changed")
+"""
+
+
+def change_files(root, names, listfile, timeout=300, mount=None):
+    """Appends to each file in a child process, so a hung server cannot hang
+    the bench: after `timeout` the server is killed (a request it holds cannot
+    be interrupted otherwise) and TimeoutExpired is raised."""
+    with open(listfile, "w") as f:
+        f.write("\n".join(names))
+    p = subprocess.Popen([sys.executable, "-c", CHANGE_SCRIPT, root, listfile])
+    try:
+        if p.wait(timeout=timeout) != 0:
+            raise subprocess.CalledProcessError(p.returncode, "change files")
+    except subprocess.TimeoutExpired:
+        if mount:
+            mount.kill()
+        p.kill()
+        p.wait()
+        raise
+
+
 def bench_aide(base, hsbox, files, rates, have):
     lower = os.path.join(base, "aide-lower")
     make_tree(lower, files)
@@ -212,9 +248,7 @@ def bench_aide(base, hsbox, files, rates, have):
         aide_conf(db + ".conf", db, nat)
         aide(db + ".conf", "--init")
         os.replace(db + ".new", db)
-        for n in changed:
-            with open(os.path.join(nat, n), "ab") as f:
-                f.write(b"changed")
+        change_files(nat, changed, os.path.join(base, "changed.txt"))
         row["native"] = aide(db + ".conf", "--check")
         shutil.rmtree(nat)
         # unions: init on the merged view, change through the writable view
@@ -231,6 +265,7 @@ def bench_aide(base, hsbox, files, rates, have):
             mnt = os.path.join(base, f"aide-mnt-{tag}-{label}")
             m = Mount(kind, mnt, lower, up, wk, hsbox)
             ro = None
+            hung = False
             try:
                 view = mnt
                 if kind == "hsbox":
@@ -240,9 +275,14 @@ def bench_aide(base, hsbox, files, rates, have):
                 aide_conf(db + ".conf", db, view)
                 aide(db + ".conf", "--init")
                 os.replace(db + ".new", db)
-                for n in changed:
-                    with open(os.path.join(mnt, n), "ab") as f:
-                        f.write(b"changed")
+                try:
+                    change_files(mnt, changed, os.path.join(base, "changed.txt"), mount=m)
+                except subprocess.TimeoutExpired:
+                    hung = True
+                    row[label] = None
+                    print(f"bench_fusefs: {label} hung while {rate}% of files were changed; "
+                          "killed it", file=sys.stderr)
+                    continue
                 time.sleep(1.1)  # the read-only view's attribute cache (1 s)
                 row[label] = aide(db + ".conf", "--check")
                 if kind == "hsbox":
@@ -255,10 +295,14 @@ def bench_aide(base, hsbox, files, rates, have):
                         row["hsbox-upper"] = time.perf_counter() - t
                     finally:
                         um.stop()
+            except (RuntimeError, subprocess.CalledProcessError, OSError) as e:
+                row[label] = None
+                print(f"bench_fusefs: {label} failed at {rate}%: {e}", file=sys.stderr)
             finally:
                 if ro:
                     ro.stop()
-                m.stop()
+                if not hung:
+                    m.stop()
         out[rate] = row
     return out
 
@@ -402,7 +446,8 @@ def main():
         print("| changed | " + " | ".join(labels) + " |")
         print("|---:|" + "---:|" * len(labels))
         for rate, row in results["aide"].items():
-            cells = [f"{row[l]:.2f} ({row[l] / row['native']:.2f}×)" if l in row else "n/a" for l in labels]
+            cells = [f"{row[l]:.2f} ({row[l] / row['native']:.2f}×)" if row.get(l) is not None
+                     else ("failed" if l in row else "n/a") for l in labels]
             print(f"| {rate}% | " + " | ".join(cells) + " |")
         print("\nhsbox-upper: listing /.dserverfs and checking only those entries (aide --limit) "
               "against the database of the merged view.\n")
