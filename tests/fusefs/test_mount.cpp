@@ -412,10 +412,14 @@ TEST_CASE("hsbox mount says in one line when /dev/fuse cannot be opened") {
         WARN("skipped: bubblewrap cannot create a sandbox here");
         return;
     }
+    std::string dir = make_temp_dir("nofuse");
+    ::mkdir((dir + "/m").c_str(), 0755);
+    ::mkdir((dir + "/u").c_str(), 0755);
     std::string out;
-    int rc = sh(std::string("bwrap --ro-bind / / --dev /dev --tmpfs /tmp sh -c 'mkdir /tmp/m /tmp/u && ") + bin +
-                    " mount --upper /tmp/u /tmp/m'",
+    int rc = sh("bwrap --ro-bind / / --dev /dev --bind " + dir + " " + dir + " " + bin + " mount --upper " + dir +
+                    "/u " + dir + "/m",
                 &out);
+    remove_tree(dir);
     REQUIRE(rc == 1);
     REQUIRE(out.find("cannot open /dev/fuse") != std::string::npos);
     REQUIRE(std::count(out.begin(), out.end(), '\n') == 1);
