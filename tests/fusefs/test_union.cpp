@@ -539,3 +539,38 @@ TEST_CASE("a live merged view follows changes made through the root view") {
     REQUIRE(m.open_file(conf->node, O_RDWR).code() == EROFS);
     REQUIRE(f.lower_untouched());
 }
+
+TEST_CASE("OCI whiteouts and opaque dirs in a lower layer hide the layers below") {
+    Fixture f;
+    std::string l2 = f.dir + "/lower2";
+    ::mkdir(l2.c_str(), 0755);
+    // lower (top lower): d is opaque and has a; x is whited out.
+    ::mkdir((f.lower + "/d").c_str(), 0755);
+    put(f.lower + "/d/.wh..wh..opq", "");
+    put(f.lower + "/d/a", "a");
+    put(f.lower + "/.wh.x", "");
+    put(f.lower + "/top", "t");
+    // lower2 (bottom): d has b, plus x and y.
+    ::mkdir((l2 + "/d").c_str(), 0755);
+    put(l2 + "/d/b", "b");
+    put(l2 + "/x", "x");
+    put(l2 + "/y", "y");
+    f.lower_before = test::fingerprint(f.lower) ^ test::fingerprint(l2);
+    Config c;
+    c.upper = f.upper;
+    c.lowers = {f.lower, l2};
+    auto r = Union::open(c);
+    REQUIRE(r.ok());
+    f.u = std::move(*r);
+    REQUIRE(f.list("") == Names{"d", "top", "y"});
+    REQUIRE(f.list("d") == Names{"a"});
+    int err = 0;
+    REQUIRE(f.walk("x", &err) == 0);
+    REQUIRE(f.walk("d/b", &err) == 0);
+    // Deleting y (bottom only) and renaming d keep working across both lowers.
+    REQUIRE(f.u->unlink(kRootNode, "y").ok());
+    REQUIRE(f.u->rename(kRootNode, "d", kRootNode, "e", 0).ok());
+    REQUIRE(f.list("") == Names{"e", "top"});
+    REQUIRE(f.list("e") == Names{"a"});
+    REQUIRE((test::fingerprint(f.lower) ^ test::fingerprint(l2)) == f.lower_before);
+}
