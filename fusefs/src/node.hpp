@@ -21,6 +21,7 @@ namespace hsbox::fusefs {
 // Where a name resolved to. `type` 0 means "does not exist".
 struct State {
     mode_t type = 0;               // S_IFMT bits
+    int err = 0;                   // type 0: why (0 = ENOENT), e.g. EACCES on a lower dir
     int layer = -1;                // layer of the visible entry
     struct stat st {};             // its stat
     std::vector<LayerDir> dirs;    // directories: every layer that merges in, top first

@@ -571,7 +571,7 @@ State UnionImpl::resolve_upper_view(const std::vector<LayerDir>& dirs, std::stri
         s.st = st;
         s.whiteout_shown = true;
     } else {
-        if (errno != ENOENT) s.st.st_size = -errno;
+        if (errno != ENOENT) s.err = errno;
         return s;
     }
     s.layer = ld.layer;
@@ -636,7 +636,7 @@ State UnionImpl::resolve_in(const std::vector<LayerDir>& dirs, std::string_view 
             }
         } else {
             if (errno != ENOENT && errno != ENOTDIR && s.type == 0) {
-                s.st.st_size = -errno;  // remembered for the error reply
+                s.err = errno;  // remembered for the error reply
                 break;
             }
             if (!is_bottom(ld.layer) && exists_at(ld.fd.get(), whiteout_name(name))) break;
@@ -890,7 +890,7 @@ Result<Entry> UnionImpl::lookup(uint64_t parent, std::string_view name) {
     if (s->type == 0) {
         auto it = (*p)->children.find(std::string(name));
         if (it != (*p)->children.end()) detach(it->second);
-        int e = s->st.st_size < 0 ? static_cast<int>(-s->st.st_size) : ENOENT;
+        int e = s->err ? s->err : ENOENT;
         return Error{e, std::string(name)};
     }
     Node* n = add_child(*p, name, std::move(*s));
