@@ -351,10 +351,10 @@ void op_releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
-    (void)ino;
     (void)datasync;
     (void)fi;
-    fuse_reply_err(req, 0);
+    auto r = un(req).sync_dir(ino);
+    fuse_reply_err(req, r ? 0 : r.code());
 }
 
 void op_statfs(fuse_req_t req, fuse_ino_t ino) {

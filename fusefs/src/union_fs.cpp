@@ -85,6 +85,7 @@ public:
     Status setxattr(uint64_t node, const std::string& name, const std::string& value, int flags) override;
     Status removexattr(uint64_t node, const std::string& name) override;
     Result<struct statvfs> statfs() override;
+    Status sync_dir(uint64_t node) override;
     void set_invalidator(std::function<void(uint64_t, bool)> fn) override {
         std::lock_guard lk(mu_);
         invalidator_ = std::move(fn);
@@ -1430,6 +1431,18 @@ Status UnionImpl::removexattr(uint64_t id, const std::string& name) {
     if (!b) return b.error();
     std::string p = fd_path(b->first, b->second);
     if (::lremovexattr(p.c_str(), name.c_str()) < 0) return last_error("removexattr " + name);
+    return {};
+}
+
+Status UnionImpl::sync_dir(uint64_t id) {
+    std::lock_guard lk(mu_);
+    begin();
+    auto n = get(id);
+    if (!n) return n.error();
+    if ((*n)->s.type != S_IFDIR || !is_upper((*n)->s.layer)) return {};
+    auto d = open_at((*n)->s.dirs[0].fd.get(), ".", O_RDONLY | O_DIRECTORY);
+    if (!d) return d.error();
+    if (::fsync(d->get()) < 0) return last_error("fsync directory");
     return {};
 }
 

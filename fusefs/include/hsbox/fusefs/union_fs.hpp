@@ -148,6 +148,8 @@ public:
                             int flags) = 0;
     virtual Status removexattr(uint64_t node, const std::string& name) = 0;
     virtual Result<struct statvfs> statfs() = 0;
+    // fsync of a directory: syncs its upper directory (a lower is never written).
+    virtual Status sync_dir(uint64_t node) = 0;
 
     // Called (under the union's lock: only queue work) with a node whose
     // cached attributes, and with `data` its cached contents, went stale
