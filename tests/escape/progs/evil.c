@@ -1,0 +1,2 @@
+/* The outside program: exits 42, which the racing programs count as an escape. */
+int main(void) { return 42; }

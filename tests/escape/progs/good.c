@@ -1,0 +1,2 @@
+/* An inside program for exec races: exits 0. */
+int main(void) { return 0; }
