@@ -5,9 +5,9 @@
 //
 // Without --lower the host root "/" is the lower layer. The mountpoint, the
 // upper directory and hsbox's state directories ($XDG_RUNTIME_DIR/hsbox,
-// $XDG_DATA_HOME/hsbox) are hidden in the lowers. Kernel caches: 60 s for the
-// root view (the only writer of its upper), 1 s for the read-only views, which
-// watch an upper another mount writes (--timeout overrides both). Without -f it detaches once
+// $XDG_DATA_HOME/hsbox) are hidden in the lowers. Kernel caches: 60 s (the
+// root view is the only writer of its upper; read-only views follow its change
+// journal and drop what changed); --timeout overrides. Without -f it detaches once
 // mounted; with -f it stays in the foreground and unmounts on SIGINT/SIGTERM.
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,8 +104,8 @@ int cmd_mount(int argc, char** argv) {
         if (::access(h.c_str(), F_OK) != 0) return usage_error("mount: --hide '%s' does not exist", h.c_str());
     plan.cfg.live = plan.cfg.view != fusefs::View::Root;
     // The root view is the only writer of its upper, and the kernel sees every
-    // change it makes: cache for long. Read-only views watch a live upper.
-    if (!timeout_given) plan.serve.timeout = plan.cfg.live ? 1.0 : 60.0;
+    // change it makes; read-only views follow its change journal: cache long.
+    if (!timeout_given) plan.serve.timeout = 60.0;
     // Hide what must never be seen through the lowers: the mountpoint (else a
     // lookup would loop into this mount), the upper, hsbox's state.
     plan.cfg.hidden = extra_hidden;

@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -29,6 +31,7 @@ struct Ctx {
 
 struct FileHandle {
     Fd fd;
+    bool writes = false;  // opened for writing: journaled on release
 };
 
 // The listing is taken on the first readdir, not at opendir: when the
@@ -201,7 +204,7 @@ void op_open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto r = un(req).open_file(ino, backing_flags(req, fi->flags, &widened));
     if (!r && widened && r.code() == EACCES) r = un(req).open_file(ino, fi->flags & ~O_APPEND);
     if (!r) return reply_error(req, r.error());
-    auto* h = new FileHandle{std::move(r->fd)};
+    auto* h = new FileHandle{std::move(r->fd), (fi->flags & O_ACCMODE) != O_RDONLY};
     fi->fh = reinterpret_cast<uint64_t>(h);
     fi->keep_cache = r->keep_cache;
     if ((fi->flags & O_ACCMODE) == O_RDONLY) fi->noflush = 1;
@@ -212,7 +215,7 @@ void op_create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     bool widened;
     auto r = un(req).create(parent, name, mode, backing_flags(req, fi->flags, &widened), caller(req));
     if (!r) return reply_error(req, r.error());
-    auto* h = new FileHandle{std::move(r->second.fd)};
+    auto* h = new FileHandle{std::move(r->second.fd), true};
     fi->fh = reinterpret_cast<uint64_t>(h);
     fuse_entry_param p{};
     p.ino = r->first.node;
@@ -250,7 +253,7 @@ void op_flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void op_release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    (void)ino;
+    if (fh(fi)->writes) un(req).note_written(ino);  // after the kernel flushed it
     delete fh(fi);
     fuse_reply_err(req, 0);
 }
@@ -447,7 +450,15 @@ public:
     void push(uint64_t node, bool data) {
         {
             std::lock_guard lk(mu_);
-            q_.emplace_back(node, data);
+            q_.push_back({node, data, {}});
+        }
+        cv_.notify_one();
+    }
+    // Drops the kernel's dentry for `name` in directory `parent`.
+    void push_entry(uint64_t parent, std::string name) {
+        {
+            std::lock_guard lk(mu_);
+            q_.push_back({parent, false, std::move(name)});
         }
         cv_.notify_one();
     }
@@ -458,17 +469,25 @@ private:
         for (;;) {
             cv_.wait(lk, [&] { return stop_ || !q_.empty(); });
             if (q_.empty()) return;
-            auto [node, data] = q_.front();
+            Item it = std::move(q_.front());
             q_.pop_front();
             lk.unlock();
-            fuse_lowlevel_notify_inval_inode(se_, node, data ? 0 : -1, 0);
+            if (!it.name.empty())
+                fuse_lowlevel_notify_inval_entry(se_, it.node, it.name.c_str(), it.name.size());
+            else
+                fuse_lowlevel_notify_inval_inode(se_, it.node, it.data ? 0 : -1, 0);
             lk.lock();
         }
     }
     fuse_session* se_;
     std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<std::pair<uint64_t, bool>> q_;
+    struct Item {
+        uint64_t node;
+        bool data;
+        std::string name;  // set: an entry invalidation
+    };
+    std::deque<Item> q_;
     bool stop_ = false;
     std::thread t_;
 };
@@ -521,6 +540,30 @@ Status serve(Union& u, const ServeOptions& o) {
     if (o.on_mounted) o.on_mounted();
     Invalidator inval(se);
     u.set_invalidator([&inval](uint64_t node, bool data) { inval.push(node, data); });
+    // A read-only view follows the root view's journal: what changed there
+    // leaves this mount's kernel caches within a poll interval.
+    std::atomic<bool> stop_follow{false};
+    std::thread follower;
+    if (!u.writable()) {
+        follower = std::thread([&] {
+            while (!stop_follow.load()) {
+                u.follow_changes([&](uint64_t parent, const std::string& name, uint64_t node) {
+                    if (!name.empty()) inval.push_entry(parent, name);
+                    if (node) inval.push(node, true);
+                    inval.push(parent, false);
+                });
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+        });
+    }
+    struct JoinFollower {
+        std::atomic<bool>& stop;
+        std::thread& t;
+        ~JoinFollower() {
+            stop = true;
+            if (t.joinable()) t.join();
+        }
+    } join_follower{stop_follow, follower};
     fuse_loop_config* cfg = fuse_loop_cfg_create();
     fuse_loop_cfg_set_max_threads(cfg, o.max_threads);
     fuse_loop_cfg_set_idle_threads(cfg, o.max_threads);

@@ -9,6 +9,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -86,6 +87,8 @@ public:
     Status removexattr(uint64_t node, const std::string& name) override;
     Result<struct statvfs> statfs() override;
     Status sync_dir(uint64_t node) override;
+    void note_written(uint64_t node) override;
+    bool follow_changes(const std::function<void(uint64_t, const std::string&, uint64_t)>& fn) override;
     void set_invalidator(std::function<void(uint64_t, bool)> fn) override {
         std::lock_guard lk(mu_);
         invalidator_ = std::move(fn);
@@ -146,6 +149,8 @@ private:
     Result<Node*> prepare_create(uint64_t parent, std::string_view name, bool* had_whiteout);
     Result<Entry> finish_create(Node* parent, std::string_view name, bool had_whiteout, const Caller& c);
     void bump_gen();
+    void changed(Node* dir, std::string_view name);
+    std::string path_of(Node* n) const;
     void read_gen();
     std::string index_key(const struct stat& lower) const {
         return std::to_string(lower.st_dev) + "-" + std::to_string(lower.st_ino);
@@ -161,6 +166,8 @@ private:
     dev_t base_dev_ = 0;
     HiddenSet hidden_;
     Fd work_, index_, gen_fd_;
+    Fd journal_;              // root view: appends; live views: follows
+    off_t journal_off_ = 0;   // live views: how far it was read
     uint64_t gen_ = 0;
     uint64_t next_id_ = kRootNode + 1;
     std::unordered_map<uint64_t, std::unique_ptr<Node>> nodes_;
@@ -220,6 +227,9 @@ Status UnionImpl::init(const Config& cfg) {
             auto g = open_at(up, wd + "/gen", O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
             if (!g) return g.error();
             gen_fd_ = std::move(*g);
+            auto j = open_at(up, wd + "/changes", O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
+            if (!j) return j.error();
+            journal_ = std::move(*j);
             // Leftovers of an interrupted copy-up are never visible; drop them.
             if (auto dir = open_at(work_.get(), ".", O_RDONLY | O_DIRECTORY)) {
                 DIR* d = ::fdopendir(dir->release());
@@ -250,6 +260,95 @@ void UnionImpl::bump_gen() {
     if (!gen_fd_ || !writable()) return;
     ++gen_;
     (void)::pwrite(gen_fd_.get(), &gen_, sizeof gen_, 0);
+}
+
+std::string UnionImpl::path_of(Node* n) const {
+    std::vector<const std::string*> parts;
+    for (; n && n->parent; n = n->parent) parts.push_back(&n->name);
+    std::string p;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+        p += '/';
+        p += **it;
+    }
+    return p;
+}
+
+// A change of `dir`/`name` (its existence, layer, attributes or data):
+// bumps the generation and appends the path to the journal, which live views
+// follow to drop exactly those names from their kernel caches.
+void UnionImpl::changed(Node* dir, std::string_view name) {
+    bump_gen();
+    if (!journal_ || !writable()) return;
+    struct stat st;
+    if (::fstat(journal_.get(), &st) == 0 && st.st_size > (16 << 20)) {
+        // Followers see it shrink and drop all their caches once.
+        (void)::ftruncate(journal_.get(), 0);
+    }
+    std::string rec = path_of(dir) + "/" + std::string(name) + "\n";
+    (void)::write(journal_.get(), rec.data(), rec.size());
+}
+
+void UnionImpl::note_written(uint64_t id) {
+    std::lock_guard lk(mu_);
+    auto it = nodes_.find(id);
+    if (it == nodes_.end() || it->second->unlinked || !it->second->parent) return;
+    changed(it->second->parent, it->second->name);
+}
+
+bool UnionImpl::follow_changes(const std::function<void(uint64_t, const std::string&, uint64_t)>& fn) {
+    std::lock_guard lk(mu_);
+    if (!live_ || !has_upper()) return false;
+    if (!journal_) {
+        auto j = open_at(layers_[upper_].root.get(), std::string(kWorkDir) + "/changes", O_RDONLY | O_NOFOLLOW);
+        if (!j) return false;
+        journal_ = std::move(*j);
+        journal_off_ = 0;
+    }
+    struct stat st;
+    if (::fstat(journal_.get(), &st) < 0 || st.st_size == journal_off_) return false;
+    bool all = st.st_size < journal_off_;
+    std::string data;
+    if (!all) {
+        data.resize(static_cast<size_t>(std::min<off_t>(st.st_size - journal_off_, 1 << 22)));
+        ssize_t n = ::pread(journal_.get(), data.data(), data.size(), journal_off_);
+        if (n <= 0) return false;
+        data.resize(static_cast<size_t>(n));
+        size_t end = data.rfind('\n');
+        if (end == std::string::npos) return false;  // a record still being written
+        data.resize(end + 1);
+        journal_off_ += static_cast<off_t>(data.size());
+    } else {
+        journal_off_ = 0;
+    }
+    if (all || data.size() >= (1 << 22) - 4096) {
+        // Rotated or too much at once: drop everything the kernel holds.
+        for (auto& [id, n] : nodes_)
+            if (n->parent && !n->unlinked) fn(n->parent->id, n->name, id);
+        fn(kRootNode, std::string(), kRootNode);
+        return true;
+    }
+    size_t pos = 0;
+    while (pos < data.size()) {
+        size_t nl = data.find('\n', pos);
+        std::string_view rec(data.data() + pos, nl - pos);
+        pos = nl + 1;
+        // Walk the nodes the kernel knows; stop where the path leaves them.
+        Node* dir = nodes_[kRootNode].get();
+        size_t i = 1;
+        while (true) {
+            size_t j = rec.find('/', i);
+            std::string comp(rec.substr(i, j == std::string_view::npos ? std::string_view::npos : j - i));
+            auto c = dir->children.find(comp);
+            Node* child = c == dir->children.end() ? nullptr : c->second;
+            if (j == std::string_view::npos || !child) {
+                if (j == std::string_view::npos) fn(dir->id, comp, child ? child->id : 0);
+                break;
+            }
+            dir = child;
+            i = j + 1;
+        }
+    }
+    return true;
 }
 
 void UnionImpl::read_gen() {
@@ -842,7 +941,7 @@ Status UnionImpl::copy_up(Node* n, bool with_data) {
     bool shared = !n->s.index_name.empty();
     set_state(n, resolve_in(n->parent->s.dirs, n->name));
     if (shared) notify_ino(n->s.ino, n->id, true);
-    bump_gen();
+    changed(n->parent, n->name);
     if (n->s.type == 0) return Error{ESTALE, "copy-up lost " + n->name};
     return {};
 }
@@ -991,6 +1090,7 @@ Result<struct stat> UnionImpl::setattr(uint64_t id, const SetAttr& a) {
                                  : ::utimensat(dfd, name.c_str(), ts, AT_SYMLINK_NOFOLLOW);
             if (r < 0) return last_error("utimens");
         }
+        if (!(*n)->unlinked && (*n)->parent) changed((*n)->parent, (*n)->name);
     }
     return getattr(id);
 }
@@ -1031,7 +1131,7 @@ Result<Entry> UnionImpl::finish_create(Node* p, std::string_view name, bool had_
         ::fchownat(up, n.c_str(), c.uid, g, AT_SYMLINK_NOFOLLOW);
     }
     if (had_whiteout) (void)remove_whiteout(up, name);
-    bump_gen();
+    changed(p, name);
     State s = resolve_in(p->s.dirs, name);
     if (s.type == 0) return Error{ENOENT, "created entry vanished: " + n};
     Node* node = add_child(p, name, std::move(s));
@@ -1113,6 +1213,7 @@ Result<Entry> UnionImpl::link(uint64_t id, uint64_t newparent, std::string_view 
     (void)refresh(*n);
     (*n)->s.ino = ino;
     notify_ino(ino, e ? e->node : 0, false);
+    if ((*n)->parent) changed((*n)->parent, (*n)->name);
     return e;
 }
 
@@ -1142,7 +1243,7 @@ Status UnionImpl::unlink(uint64_t parent, std::string_view name) {
     auto it = (*p)->children.find(n);
     if (it != (*p)->children.end()) detach(it->second);
     if (s->type == S_IFREG) notify_ino(s->ino, 0, false);
-    bump_gen();
+    changed(*p, name);
     return {};
 }
 
@@ -1172,7 +1273,7 @@ Status UnionImpl::rmdir(uint64_t parent, std::string_view name) {
     }
     auto it = (*p)->children.find(n);
     if (it != (*p)->children.end()) detach(it->second);
-    bump_gen();
+    changed(*p, name);
     return {};
 }
 
@@ -1293,7 +1394,8 @@ Status UnionImpl::rename(uint64_t parent, std::string_view name, uint64_t newpar
     if (src) refresh_subtree(src);
     if (exchange && dst) refresh_subtree(dst);
     if (!exchange && t->type == S_IFREG) notify_ino(t->ino, 0, false);
-    bump_gen();
+    changed(*p, name);
+    changed(*np, newname);
     maybe_free(*p);
     return {};
 }
@@ -1417,6 +1519,7 @@ Status UnionImpl::setxattr(uint64_t id, const std::string& name, const std::stri
     std::string p = fd_path(b->first, b->second);
     if (::lsetxattr(p.c_str(), name.c_str(), value.data(), value.size(), flags) < 0)
         return last_error("setxattr " + name);
+    if ((*n)->parent) changed((*n)->parent, (*n)->name);
     return {};
 }
 
@@ -1431,6 +1534,7 @@ Status UnionImpl::removexattr(uint64_t id, const std::string& name) {
     if (!b) return b.error();
     std::string p = fd_path(b->first, b->second);
     if (::lremovexattr(p.c_str(), name.c_str()) < 0) return last_error("removexattr " + name);
+    if ((*n)->parent) changed((*n)->parent, (*n)->name);
     return {};
 }
 

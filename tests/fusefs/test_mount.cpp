@@ -527,6 +527,44 @@ TEST_CASE("AIDE on the merged and upper-only views reports exactly what the uppe
     REQUIRE(s.lower_untouched());
 }
 
+TEST_CASE("read-only views with long caches follow the root view's changes") {
+    SKIP_WITHOUT_FUSE();
+    Space s;
+    s.seal();
+    std::string merged = s.dir + "/merged", dserver = s.dir + "/dserverfs";
+    Mount rw(s.root, {"--upper", s.upper, "--lower", s.lower});
+    REQUIRE(rw.ok());
+    Mount mv(merged, {"--upper", s.upper, "--lower", s.lower, "--view", "merged", "--timeout", "600"});
+    REQUIRE(mv.ok());
+    Mount up(dserver, {"--upper", s.upper, "--view", "upper", "--timeout", "600"});
+    REQUIRE(up.ok());
+    // Fill the monitors' kernel caches.
+    REQUIRE(read_all(merged + "/etc/conf") == "key=value\n");
+    REQUIRE(sh("ls -la " + merged + "/srv/www " + dserver + " >/dev/null") == 0);
+    REQUIRE(::access((dserver + "/etc").c_str(), F_OK) == -1);
+    REQUIRE(sh("cd " + s.root + " && echo more >> etc/conf && rm srv/www/page7.html && echo n > srv/www/new") == 0);
+    // The monitors' caches would hold the old state for 600 s; the change
+    // journal must clear them. Wait (bounded) for the change to show.
+    auto settled = [&] {
+        return read_all(merged + "/etc/conf") == "key=value\nmore\n" &&
+               ::access((merged + "/srv/www/page7.html").c_str(), F_OK) == -1 &&
+               read_all(merged + "/srv/www/new") == "n\n" && read_all(dserver + "/etc/conf") == "key=value\nmore\n";
+    };
+    bool ok = false;
+    for (int i = 0; i < 500 && !ok; ++i) {
+        ok = settled();
+        if (!ok) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    REQUIRE(ok);
+    struct stat st;
+    REQUIRE(::lstat((dserver + "/srv/www/page7.html").c_str(), &st) == 0);
+    REQUIRE(S_ISCHR(st.st_mode));
+    REQUIRE(up.stop());
+    REQUIRE(mv.stop());
+    REQUIRE(rw.stop());
+    REQUIRE(s.lower_untouched());
+}
+
 TEST_CASE("a space cannot see hidden host paths nor reach the lower through the mount") {
     SKIP_WITHOUT_FUSE();
     Space s;

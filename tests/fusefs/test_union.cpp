@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <set>
+#include <tuple>
 
 #include "catch.hpp"
 #include "hsbox/fusefs/union_fs.hpp"
@@ -537,6 +538,19 @@ TEST_CASE("a live merged view follows changes made through the root view") {
     for (auto& e : *l) names.insert(e.name);
     REQUIRE(names == Names{".", "..", "conf", "added"});
     REQUIRE(m.open_file(conf->node, O_RDWR).code() == EROFS);
+    // The journal names exactly what changed, as nodes the monitor holds.
+    std::set<std::tuple<uint64_t, std::string, uint64_t>> seen;
+    REQUIRE(m.follow_changes([&](uint64_t p, const std::string& n, uint64_t node) { seen.insert({p, n, node}); }));
+    REQUIRE(seen.count({etc->node, "conf", conf->node}));
+    REQUIRE(seen.count({etc->node, "gone", 0}));
+    auto added = m.lookup(etc->node, "added");  // looked up above: the same node
+    REQUIRE(seen.count({etc->node, "added", added->node}));
+    REQUIRE_FALSE(m.follow_changes([&](uint64_t, const std::string&, uint64_t) {}));  // nothing new
+    f.write("etc/added", "x");
+    f.u->note_written(f.walk("etc/added"));  // what the FUSE adapter does on release
+    seen.clear();
+    REQUIRE(m.follow_changes([&](uint64_t p, const std::string& n, uint64_t node) { seen.insert({p, n, node}); }));
+    REQUIRE(seen.count({etc->node, "added", added->node}));
     REQUIRE(f.lower_untouched());
 }
 

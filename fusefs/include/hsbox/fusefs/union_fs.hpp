@@ -157,6 +157,16 @@ public:
     // multiply-linked file.
     virtual void set_invalidator(std::function<void(uint64_t node, bool data)> fn) = 0;
 
+    // Root view: records that the node's data changed (a file opened for
+    // writing was closed), for the live views' journal.
+    virtual void note_written(uint64_t node) = 0;
+    // Live views: reads what the root view journaled since the last call and
+    // calls fn(parent node, name, node or 0) for every changed name the node
+    // table knows the parent of (the name's own node, if known). Returns true
+    // if anything was read.
+    virtual bool follow_changes(
+        const std::function<void(uint64_t parent, const std::string& name, uint64_t node)>& fn) = 0;
+
     // Number of nodes in the table (tests check that forget frees them).
     virtual size_t node_count() = 0;
 };
