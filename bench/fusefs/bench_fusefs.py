@@ -213,7 +213,7 @@ for n in open(sys.argv[2]).read().split():
 """
 
 
-def change_files(root, names, listfile, timeout=300, mount=None):
+def change_files(root, names, listfile, timeout=120, mount=None):
     """Appends to each file in a child process, so a hung server cannot hang
     the bench: after `timeout` the server is killed (a request it holds cannot
     be interrupted otherwise) and TimeoutExpired is raised."""
