@@ -60,6 +60,21 @@ Reply write_back(Call& c, uint64_t addr, const void* data, size_t len, int64_t r
     return Reply::ok(ret);
 }
 
+// SECCOMP_IOCTL_NOTIF_ADDFD cannot pass an O_PATH descriptor (the kernel
+// takes the source with fget(), which skips O_PATH files). An O_PATH open is
+// answered with a read-only descriptor of the same object; a symlink itself
+// (O_PATH|O_NOFOLLOW) cannot be handed over and gets ELOOP, as without O_PATH.
+Result<Fd> without_o_path(const Fd& fd, int flags) {
+    struct stat st;
+    if (::fstat(fd.get(), &st) < 0) return last_error("fstat");
+    if (S_ISLNK(st.st_mode)) return Error{ELOOP, "O_PATH of a symlink"};
+    int f = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
+    auto plain = open_at(AT_FDCWD, self_fd(fd.get()), f);
+    if (!plain) return plain.error();
+    if (!(flags & O_NONBLOCK)) ::fcntl(plain->get(), F_SETFL, ::fcntl(plain->get(), F_GETFL) & ~O_NONBLOCK);
+    return plain;
+}
+
 Reply do_open(Call& c, int dirfd, int path_arg, int flags, mode_t mode) {
     auto path = c.path_arg(path_arg);
     if (!path) return Reply::err(path.code());
@@ -68,6 +83,11 @@ Reply do_open(Call& c, int dirfd, int path_arg, int flags, mode_t mode) {
     if (!sp) return Reply::err(sp.code());
     auto fd = c.space.view->open(c.who, *sp, flags, mode);
     if (!fd) return Reply::err(fd.code());
+    if (flags & O_PATH) {
+        auto plain = without_o_path(*fd, flags);
+        if (!plain) return Reply::err(plain.code());
+        fd = std::move(plain);
+    }
     return Reply::inject(std::move(*fd), flags & O_CLOEXEC);
 }
 

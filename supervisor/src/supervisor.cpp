@@ -178,6 +178,7 @@ private:
     Fd exec_report_;
     Fd sigfd_;
     bool addfd_send_ = true;
+    int stop_requests_ = 0;
 };
 
 Status Supervisor::prepare() {
@@ -293,7 +294,11 @@ void Supervisor::send(const seccomp_notif& n, Reply r) {
         case Reply::InjectFd: {
             if (addfd_send_) {
                 auto added = notifier_->add_fd(n.id, r.fd.get(), r.cloexec, true);
-                if (added || added.code() != EINVAL) return;
+                if (added || added.code() == ENOENT) return;  // done, or the target is gone
+                if (added.code() != EINVAL) {
+                    st = notifier_->reply(n.id, 0, added.code());
+                    break;
+                }
                 addfd_send_ = false;  // kernel < 5.14: add, then reply
             }
             auto added = notifier_->add_fd(n.id, r.fd.get(), r.cloexec, false);
@@ -301,10 +306,13 @@ void Supervisor::send(const seccomp_notif& n, Reply r) {
             break;
         }
     }
+    LOG_DEBUG("reply %llu: kind %d value %lld error %d", static_cast<unsigned long long>(n.id), static_cast<int>(r.kind),
+              static_cast<long long>(r.value), r.error);
     if (!st && st.code() != ENOENT) LOG_DEBUG("reply to %u: %s", n.pid, st.error().message().c_str());
 }
 
 void Supervisor::dispatch(const seccomp_notif& n) {
+    LOG_DEBUG("notification %llu: pid %u syscall %d", static_cast<unsigned long long>(n.id), n.pid, n.data.nr);
     in_flight_.insert(static_cast<pid_t>(n.pid));
     fibers_.spawn([this, n] {
         Reply r;
@@ -325,8 +333,14 @@ void Supervisor::forward_signal(const signalfd_siginfo& si) {
     // A terminal's ^C already reached the space (same process group); a
     // signal sent to hsbox by a process is passed on to the command.
     bool from_kernel = si.ssi_code == SI_KERNEL;
+    int sig = static_cast<int>(si.ssi_signo);
     if (!from_kernel && !tasks_->contains(static_cast<pid_t>(si.ssi_pid)) && !tasks_->main_exited())
-        ::kill(child_, static_cast<int>(si.ssi_signo));
+        ::kill(child_, sig);
+    // Asked twice to stop: end the space, whatever its processes are doing
+    // (one may be blocked in a call that only SIGKILL interrupts).
+    if (!from_kernel && (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)) {
+        if (++stop_requests_ >= 2) tasks_->kill_all();
+    }
 }
 
 void Supervisor::serve() {
