@@ -283,7 +283,10 @@ int run_parent(long n, int reps, const std::string& hsbox_bin, const std::vector
         if (r == "native") {
             rr.argv = child;
         } else if (r == "hsbox") {
-            rr.argv = {hsbox_bin, "run", "--"};
+            // The binary must be visible in the space even when it was
+            // built under $HOME, which a space hides by default.
+            std::string dir = self->substr(0, self->rfind('/'));
+            rr.argv = {hsbox_bin, "run", "--share", dir.empty() ? "/" : dir, "--"};
             rr.argv.insert(rr.argv.end(), child.begin(), child.end());
         } else if (r == "proot") {
             if (!on_path("proot")) {
