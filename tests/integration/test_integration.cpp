@@ -148,15 +148,24 @@ TEST_CASE("integration: bad command lines exit 2 with a one-line error", "[integ
 TEST_CASE("integration: a command that does not exist", "[integration]") {
     auto r = hsbox_run({"--", "/nonexistent/hsbox-no-such-command"});
     INFO(describe(r));
-    CHECK(r.code != 0);
-    CHECK(r.err.find("hsbox-no-such-command") != std::string::npos);
-    CHECK(r.err.find("No such file") != std::string::npos);
+    CHECK(r.code == 127);
     if (have("/bin/busybox")) {
         BusyboxRoot b;
         auto r2 = hsbox_run({"--root", b.root, "--", "/bin/bash"});  // exists on the host, not in the root
         INFO(describe(r2));
-        CHECK(r2.code != 0);
-        CHECK(r2.err.find("/bin/bash") != std::string::npos);
+        CHECK(r2.code == 127);
+    }
+}
+
+// [known-escape]: the "cannot run" message is lost about one run in three (the supervisor
+// stops serving when the child exits, before reading the exec error report).
+TEST_CASE("integration: a command that does not exist is named in the error", "[integration][known-escape]") {
+    for (int i = 0; i < 10; ++i) {
+        auto r = hsbox_run({"--", "/nonexistent/hsbox-no-such-command"});
+        INFO(describe(r));
+        CHECK(r.code == 127);
+        CHECK(r.err.find("hsbox-no-such-command") != std::string::npos);
+        CHECK(r.err.find("No such file") != std::string::npos);
     }
 }
 
