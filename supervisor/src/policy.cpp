@@ -1,6 +1,10 @@
 #include "policy.hpp"
 
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
@@ -8,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <memory>
 #include <string_view>
 
@@ -187,16 +192,6 @@ Result<std::vector<uint8_t>> build_filter_program() {
             if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &ok); !st) return st.error();
             continue;
         }
-        if (s->nr == SYS_ioctl) {
-            // The shared terminal cannot be fed input.
-            for (uint64_t cmd : {uint64_t(TIOCSTI), uint64_t(TIOCLINUX)}) {
-                scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, cmd);
-                if (auto st = add(SCMP_ACT_ERRNO(EPERM), s->nr, 1, &c); !st) return st.error();
-            }
-            // The errno rules above take precedence over this allow.
-            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 0, nullptr); !st) return st.error();
-            continue;
-        }
         if (s->nr == SYS_seccomp) {
             // A nested listener would see the space's calls before ours.
             scmp_arg_cmp c = SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
@@ -218,13 +213,31 @@ Result<std::vector<uint8_t>> build_filter_program() {
         if (auto st = add(to_scmp(a), s->nr, 0, nullptr); !st) return st.error();
     }
 
+    // libseccomp lets an unconditional rule override conditional ones for
+    // the same syscall, so the two refused ioctl commands are checked by a
+    // short prefix of our own before its program (ioctl is allowed there).
+    // The kernel truncates the command to 32 bits: compare the low word.
+    const sock_filter prefix[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 7),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 2, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 1, 0),
+        BPF_STMT(BPF_JMP | BPF_JA, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+
     int mfd = ::memfd_create("hsbox-bpf", MFD_CLOEXEC);
     if (mfd < 0) return last_error("memfd_create");
     Fd mem(mfd);
     if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) return Error{-r, "seccomp_export_bpf"};
     off_t size = ::lseek(mem.get(), 0, SEEK_END);
-    std::vector<uint8_t> prog(static_cast<size_t>(size));
-    if (::pread(mem.get(), prog.data(), prog.size(), 0) != size) return last_error("read bpf");
+    std::vector<uint8_t> prog(sizeof prefix + static_cast<size_t>(size));
+    std::memcpy(prog.data(), prefix, sizeof prefix);
+    if (::pread(mem.get(), prog.data() + sizeof prefix, static_cast<size_t>(size), 0) != size)
+        return last_error("read bpf");
     return prog;
 }
 
