@@ -78,5 +78,22 @@ int main(void) {
     int status = 0;
     waitpid(pid, &status, 0);
     if (WIFEXITED(status) && WEXITSTATUS(status) == 42) leak("executed the outside program through a symlink");
+    /* Scripts whose interpreter lies outside (by host path, by "..", via a link). */
+    const char* interps[] = {path, "../outside/evil", "/abs_dir/evil", "/rel_dir/evil"};
+    for (size_t i = 0; i < sizeof interps / sizeof *interps; ++i) {
+        char script[8300];
+        snprintf(script, sizeof script, "#!%s\n", interps[i]);
+        fd = open("/script.sh", O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0755);
+        if (fd < 0 || write(fd, script, strlen(script)) < 0) note("write /script.sh: %s", strerror(errno));
+        if (fd >= 0) close(fd);
+        pid = fork();
+        if (pid == 0) {
+            char* argv[] = {"script.sh", NULL};
+            execv("/script.sh", argv);
+            _exit(0);
+        }
+        waitpid(pid, &status, 0);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 42) leak("a script ran the outside interpreter %s", interps[i]);
+    }
     return finish();
 }

@@ -42,6 +42,20 @@ int main(void) {
     expect_fail(connect(d, (struct sockaddr*)&da, sizeof da), ECONNREFUSED, "connect(dgram)");
     close(d);
 
+    /* Binding through a link that leads out must not create a socket outside. */
+    const char* out_binds[] = {"/sock_link/created.sock", "/abs_dir/created.sock", "/rel_dir/created.sock"};
+    for (size_t i = 0; i < sizeof out_binds / sizeof *out_binds; ++i) {
+        int b = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_un ba = addr(out_binds[i]);
+        if (bind(b, (struct sockaddr*)&ba, sizeof ba) == 0) {
+            struct stat st;
+            char host[300];
+            snprintf(host, sizeof host, "%s/created.sock", outside);
+            if (stat(host, &st) == 0) leak("bind(%s) created a socket in the outside dir", out_binds[i]);
+        }
+        close(b);
+    }
+
     /* Inside: bind, listen, connect, exchange a byte. */
     int srv = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un ia = addr("/tmp/inner.sock");
