@@ -220,6 +220,13 @@ Status Supervisor::prepare() {
     if (!view) return view.error();
     view_ = std::move(*view);
     view_->set_blocking_runner([this](std::function<long()> f) { return fibers_.run_blocking(std::move(f)); });
+    view_->set_fd_fetcher([this](pid_t tgid, int fd) -> Result<Fd> {
+        auto pidfd = tasks_->pidfd(tgid);
+        if (!pidfd) return pidfd.error();
+        int dup = static_cast<int>(::syscall(SYS_pidfd_getfd, *pidfd, fd, 0));
+        if (dup < 0) return last_error("pidfd_getfd");
+        return Fd(dup);
+    });
 
     space_.name = opts_.name;
     space_.view = view_.get();

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/kcmp.h>
 #include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -171,15 +172,9 @@ Result<std::string> SpaceView::absolute(const Who& who, int dirfd, std::string_v
         if (!cwd) return Error{ENOENT, "cwd of " + std::to_string(who.tid)};
         base_host = std::move(*cwd);
     } else {
-        if (dirfd < 0) return Error{EBADF, "dirfd"};
-        std::string link = "/proc/" + std::to_string(who.tgid) + "/fd/" + std::to_string(dirfd);
-        auto target = read_link(AT_FDCWD, link);
-        if (!target) return Error{EBADF, "dirfd"};
-        if (target->empty() || (*target)[0] != '/') return Error{ENOTDIR, "dirfd"};
-        struct stat st;
-        if (::stat(link.c_str(), &st) < 0) return Error{EBADF, "dirfd"};
-        if (!S_ISDIR(st.st_mode)) return Error{ENOTDIR, "dirfd"};
-        base_host = std::move(*target);
+        auto host = dirfd_host(who, dirfd);
+        if (!host) return host.error();
+        base_host = std::move(*host);
     }
     auto base = to_space(base_host);
     if (!base) return base.error();
@@ -187,6 +182,39 @@ Result<std::string> SpaceView::absolute(const Who& who, int dirfd, std::string_v
     if (out.back() != '/') out += '/';
     out.append(path);
     return out;
+}
+
+// The host path of a space process's dirfd, from a small cache revalidated
+// with kcmp (one cheap syscall) or read from /proc/PID/fd.
+Result<std::string> SpaceView::dirfd_host(const Who& who, int dirfd) const {
+    if (dirfd < 0) return Error{EBADF, "dirfd"};
+    for (auto it = dirfds_.begin(); it != dirfds_.end(); ++it) {
+        if (it->tgid != who.tgid || it->fd != dirfd) continue;
+        if (::syscall(SYS_kcmp, ::getpid(), who.tgid, KCMP_FILE, it->dup.get(), dirfd) == 0) {
+            it->used = ++dirfd_clock_;
+            return it->host;
+        }
+        dirfds_.erase(it);
+        break;
+    }
+    std::string link = "/proc/" + std::to_string(who.tgid) + "/fd/" + std::to_string(dirfd);
+    auto target = read_link(AT_FDCWD, link);
+    if (!target) return Error{EBADF, "dirfd"};
+    // A dirfd that is not a directory needs no check here: the joined
+    // path then fails with ENOTDIR when it is resolved.
+    if (target->empty() || (*target)[0] != '/') return Error{ENOTDIR, "dirfd"};
+    if (fetch_fd_) {
+        auto dup = fetch_fd_(who.tgid, dirfd);
+        if (dup) {
+            if (dirfds_.size() >= 32) {
+                auto oldest = std::min_element(dirfds_.begin(), dirfds_.end(),
+                                               [](const DirfdEntry& a, const DirfdEntry& b) { return a.used < b.used; });
+                dirfds_.erase(oldest);
+            }
+            dirfds_.push_back(DirfdEntry{who.tgid, dirfd, std::move(*dup), *target, ++dirfd_clock_});
+        }
+    }
+    return target;
 }
 
 Result<Fd> SpaceView::open(const Who& who, const std::string& path, int flags, mode_t mode,

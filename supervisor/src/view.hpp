@@ -58,6 +58,11 @@ public:
     // that it does not stall the loop; returns its result.
     using BlockingRunner = std::function<long(std::function<long()>)>;
     void set_blocking_runner(BlockingRunner r) { run_blocking_ = std::move(r); }
+    // Duplicates a descriptor of a space process (pidfd_getfd). With it,
+    // dirfd paths are cached and revalidated with kcmp instead of re-read
+    // from /proc for every call.
+    using FdFetcher = std::function<Result<Fd>(pid_t tgid, int fd)>;
+    void set_fd_fetcher(FdFetcher f) { fetch_fd_ = std::move(f); }
 
     // Opens the root and the state directory. Returns ENOENT/ENOTDIR for a bad root.
     static Result<std::unique_ptr<SpaceView>> create(ViewOptions opts, Membership in_space);
@@ -122,6 +127,17 @@ private:
     mutable std::map<std::string, std::string> procsnaps_;  // listing key -> dir name
     mutable unsigned procsnap_gen_ = 0;
     BlockingRunner run_blocking_;
+    FdFetcher fetch_fd_;
+    struct DirfdEntry {
+        pid_t tgid;
+        int fd;
+        Fd dup;  // our duplicate: kcmp(KCMP_FILE) tells whether fd still is it
+        std::string host;
+        uint64_t used;
+    };
+    mutable std::vector<DirfdEntry> dirfds_;
+    mutable uint64_t dirfd_clock_ = 0;
+    Result<std::string> dirfd_host(const Who& who, int dirfd) const;
     mutable struct stat last_stat_ {};  // of the last host-route object checked
 };
 
