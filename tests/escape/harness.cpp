@@ -155,6 +155,7 @@ RunResult run(const std::vector<std::string>& argv, const RunOptions& opts) {
         sigset_t none;
         sigemptyset(&none);
         ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (!opts.cwd.empty() && ::chdir(opts.cwd.c_str()) < 0) ::_exit(126);
         std::string self;
         if (!opts.pid_env.empty()) {
             self = opts.pid_env + "=" + std::to_string(::getpid());

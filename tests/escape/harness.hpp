@@ -38,6 +38,7 @@ struct RunOptions {
     // Name of a variable set to the started process's own pid (for hsbox:
     // the supervisor's pid), e.g. "ESC_SUP_PID".
     std::string pid_env;
+    std::string cwd;  // working directory of the started process ("" = ours)
     int timeout_s = 60;
 };
 

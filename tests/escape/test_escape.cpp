@@ -55,6 +55,7 @@ struct Sandbox {
         ::stat((outside + "/secret").c_str(), &secret_st);
         ::stat(outside.c_str(), &outside_st);
 
+        put(root + "/.hsbox-escape-root", "");  // the programs refuse to run without it
         copy_file(prog_path(prog), root + "/prog", 0755);
         copy_file(prog_path("good"), root + "/good", 0755);
         ::mkdir((root + "/tmp").c_str(), 01777);
@@ -481,11 +482,13 @@ TEST_CASE("escape: $HOME, $XDG_RUNTIME_DIR and the state dir by path", "[escape]
     put(home + "/secret", token + "\n");
     put(xdg + "/secret", token + "\n");
     copy_file(prog_path("hidden"), scratch + "/hidden", 0755);
+    // Under the default root the space's "/" is the host's: the marker the
+    // programs look for is not there, and this one writes only in scratch.
     std::string name = "esc-home-" + std::to_string(::getpid());
     std::string state = xdg + "/hsbox/" + name;
     Bystander by;
     RunOptions o;
-    o.env = {"HOME=" + home, "XDG_RUNTIME_DIR=" + xdg, "ESC_TOKEN=" + token, "ESC_SCRATCH=" + scratch,
+    o.env = {"ESC_NATIVE_CONTROL=1", "HOME=" + home, "XDG_RUNTIME_DIR=" + xdg, "ESC_TOKEN=" + token, "ESC_SCRATCH=" + scratch,
              "ESC_HIDDEN=" + home + ":" + xdg + ":" + xdg + "/hsbox:" + state};
     auto r = hsbox_run({"--name", name, "--share", scratch, "--", scratch + "/hidden"}, o);
     INFO(describe(r));
@@ -497,7 +500,7 @@ TEST_CASE("escape: $HOME, $XDG_RUNTIME_DIR and the state dir by path", "[escape]
     std::string tmpstate = "/tmp/hsbox-" + std::to_string(::geteuid());
     RunOptions o2;
     o2.unset_env = {"XDG_RUNTIME_DIR"};
-    o2.env = {"HOME=" + home, "ESC_TOKEN=" + token, "ESC_SCRATCH=" + scratch,
+    o2.env = {"ESC_NATIVE_CONTROL=1", "HOME=" + home, "ESC_TOKEN=" + token, "ESC_SCRATCH=" + scratch,
               "ESC_HIDDEN=" + home + ":" + tmpstate + ":" + tmpstate + "/" + name};
     auto r2 = hsbox_run({"--name", name, "--share", scratch, "--", scratch + "/hidden"}, o2);
     INFO(describe(r2));
@@ -539,4 +542,31 @@ TEST_CASE("escape: privileged calls as root", "[escape][root]") {
     CHECK_FALSE(exists(s.root + "/blockdev"));
     CHECK_FALSE(exists(s.root + "/chardev"));
     s.check_outside();
+}
+
+// Controls: the same programs run natively (not confined, working directory
+// R) must detect the escape, so a passing test above means the trick failed
+// rather than the program being unable to notice.
+TEST_CASE("escape controls: the tricks detect an escape without hsbox", "[escape][control]") {
+    struct Case {
+        std::string prog;
+        std::vector<std::string> args;
+    };
+    // Only programs that write nothing by absolute path: natively "/" is the host's root.
+    Case cases[] = {{"dotdot", {}}, {"race_path", {"open", "1"}}, {"race_path", {"execve", "1"}},
+                    {"race_path", {"chdir", "1"}}};
+    for (auto& c : cases) {
+        Sandbox s(c.prog);
+        RunOptions o;
+        o.env = s.env();
+        o.env.push_back("ESC_SUP_PID=" + std::to_string(::getppid()));
+        o.env.push_back("ESC_NATIVE_CONTROL=1");
+        o.cwd = s.root;
+        std::vector<std::string> argv{s.root + "/prog"};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        auto r = run(argv, o);
+        INFO(c.prog << " natively: " << describe(r));
+        CHECK(r.code == 1);
+        CHECK(r.err.find("ESCAPE") != std::string::npos);
+    }
 }

@@ -124,6 +124,19 @@ static __attribute__((unused)) int expect_errno(long r, int want, const char* wh
     return 0;
 }
 
+/* Safety: these programs write to "/" and, as root, call mount/umount/
+ * chroot. Outside a space "/" is the host's root, so every program refuses to
+ * start unless the driver's marker is at the root it sees (only the space
+ * root has it), or ESC_NATIVE_CONTROL=1 (set by the driver only for programs
+ * that write nothing by absolute path). */
+__attribute__((constructor)) static void refuse_outside_a_space(void) {
+    if (access("/.hsbox-escape-root", F_OK) == 0) return;
+    const char* native = getenv("ESC_NATIVE_CONTROL");
+    if (native && !strcmp(native, "1")) return;
+    fprintf(stderr, "FAIL: /.hsbox-escape-root missing: not inside the test's space, refusing to run\n");
+    _exit(3);
+}
+
 /* Environment the driver sets for every program. */
 static __attribute__((unused)) const char* env(const char* name) {
     const char* v = getenv(name);
