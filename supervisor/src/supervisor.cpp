@@ -163,6 +163,7 @@ private:
     void dispatch(const seccomp_notif& n);
     void send(const seccomp_notif& n, Reply r);
     void forward_signal(const signalfd_siginfo& si);
+    void report_exec_failure();
     void cleanup();
 
     SpaceOptions opts_;
@@ -396,14 +397,21 @@ void Supervisor::serve() {
             } else if (fd == fibers_.completion_fd()) {
                 if (!tasks_->world_stopped()) fibers_.on_completion();
             } else if (fd == exec_report_.get()) {
-                int err = 0;
-                ssize_t r = ::read(fd, &err, sizeof err);
-                if (r == sizeof err)
-                    LOG_ERROR("cannot run '%s': %s", opts_.argv[0].c_str(), std::strerror(err));
+                report_exec_failure();
                 ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr);
             }
         }
     }
+    // The command may have exited before its report was read.
+    report_exec_failure();
+}
+
+void Supervisor::report_exec_failure() {
+    if (!exec_report_) return;
+    int err = 0;
+    ssize_t r = ::recv(exec_report_.get(), &err, sizeof err, MSG_DONTWAIT);
+    if (r == sizeof err) LOG_ERROR("cannot run '%s': %s", opts_.argv[0].c_str(), std::strerror(err));
+    if (r == 0 || r == sizeof err) exec_report_.reset();
 }
 
 void Supervisor::cleanup() {
