@@ -164,6 +164,11 @@ TEST_CASE("escape: path buffer rewritten during open", "[escape][race]") { simpl
 TEST_CASE("escape: path buffer rewritten during stat", "[escape][race]") { simple("race_path", {"stat", "1"}); }
 TEST_CASE("escape: path buffer rewritten during chdir", "[escape][race]") { simple("race_path", {"chdir", "1"}); }
 TEST_CASE("escape: path buffer rewritten during execve", "[escape][race]") { simple("race_path", {"execve", "1"}); }
+TEST_CASE("escape: path buffer rewritten during execve by a CLONE_VM process", "[escape][race]") {
+    simple("race_path", {"execve-vm", "1"});
+}
+
+TEST_CASE("escape: nested filter returning SECCOMP_RET_TRACE", "[escape]") { simple("nested_trace"); }
 
 TEST_CASE("escape: descriptors from before confinement are closed", "[escape]") {
     Sandbox s("dirfd");

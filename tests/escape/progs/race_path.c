@@ -3,8 +3,12 @@
  * kernel uses another. The buffer flips between an inside path and two ways
  * out (the host path of the outside dir, and "../outside/...", which is the
  * outside dir when resolved natively from the root's host directory).
- * Usage: race_path open|stat|chdir|execve SECONDS */
+ * execve-vm: the flipper is a separate process sharing memory (CLONE_VM
+ * without CLONE_THREAD), not a thread.
+ * Usage: race_path open|stat|chdir|execve|execve-vm SECONDS */
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -18,7 +22,11 @@ static atomic_uint flips;
 static void* flipper(void* arg) {
     (void)arg;
     unsigned i = 0;
+    pid_t parent = getppid();
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        /* A CLONE_VM flipper outlives the exec of its sibling: it ends when
+         * that process (its parent) is gone. */
+        if ((i & 1023) == 1023 && getppid() != parent) break;
         atomic_fetch_add_explicit(&flips, 1, memory_order_relaxed);
         const char* s = alt[i++ % 3];
         memcpy(buf, s, strlen(s) + 1);
@@ -39,7 +47,8 @@ int main(int argc, char** argv) {
     const char* outside = OUTSIDE;
     unsigned long dev = env_ul("ESC_OUTSIDE_DEV"), ino = env_ul("ESC_OUTSIDE_INO");
     unsigned long sdev = env_ul("ESC_SECRET_DEV"), sino = env_ul("ESC_SECRET_INO");
-    int is_exec = !strcmp(mode, "execve"), is_chdir = !strcmp(mode, "chdir");
+    int is_vm = !strcmp(mode, "execve-vm");
+    int is_exec = !strcmp(mode, "execve") || is_vm, is_chdir = !strcmp(mode, "chdir");
     const char* leaf = is_exec ? "evil" : "secret";
     snprintf(alt[0], sizeof alt[0], "%s", is_exec ? "/good" : is_chdir ? "/indir" : "/inside_secret");
     if (is_chdir) {
@@ -58,8 +67,17 @@ int main(int argc, char** argv) {
         while (now() < end) {
             pid_t pid = fork();
             if (pid == 0) {
-                pthread_t t;
-                pthread_create(&t, NULL, flipper, NULL);
+                if (is_vm) {
+                    static char stack[65536] __attribute__((aligned(16)));
+                    pid_t f = clone((int (*)(void*))(void*)flipper, stack + sizeof stack, CLONE_VM | SIGCHLD, NULL);
+                    if (f < 0) {
+                        fprintf(stderr, "clone(CLONE_VM): %s\n", strerror(errno));
+                        _exit(4);
+                    }
+                } else {
+                    pthread_t t;
+                    pthread_create(&t, NULL, flipper, NULL);
+                }
                 while (atomic_load(&flips) < 100) {
                 }
                 char* av[] = {"x", NULL};
