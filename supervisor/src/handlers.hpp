@@ -7,7 +7,10 @@
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
+#include <sys/stat.h>
+
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -44,6 +47,27 @@ struct IpcState {
     std::string abstract_prefix;          // abstract unix names are renamed under it
 };
 
+// Symlinks handed out for O_PATH|O_NOFOLLOW opens. An O_PATH descriptor
+// cannot be injected, so the space gets a placeholder memfd, and calls that
+// act on a descriptor through an empty path (fstatat, readlinkat, fchownat,
+// linkat with AT_EMPTY_PATH) are pointed back at the symlink. glibc's
+// fchmodat(AT_SYMLINK_NOFOLLOW), used by tar and cp -a, works this way.
+class SymlinkPlaceholders {
+public:
+    // Returns the placeholder to inject for `symlink` (an O_PATH fd).
+    Result<Fd> make(Fd symlink);
+    // The symlink a descriptor stands for, if it is one of ours.
+    Result<Fd> lookup(const struct stat& st) const;
+
+private:
+    struct Entry {
+        ino_t ino;
+        Fd symlink;
+    };
+    std::deque<Entry> entries_;  // bounded: the oldest are forgotten
+    dev_t memfd_dev_ = 0;
+};
+
 // Everything one supervisor owns for its space.
 struct Space {
     std::string name;
@@ -52,6 +76,7 @@ struct Space {
     Fibers* fibers = nullptr;
     Tasks* tasks = nullptr;
     IpcState ipc;
+    SymlinkPlaceholders symlinks;
 };
 
 // One notification being handled.

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include <sys/mman.h>
+
 #include <vector>
 
 #include "handlers.hpp"
@@ -46,7 +48,14 @@ Result<Fd> object(Call& c, int dirfd_arg, int path_arg, bool nofollow, bool empt
             return c.space.view->open(c.who, *cwd, O_PATH, 0, st);
         }
         auto fd = c.target_fd(dirfd);
-        if (fd && st && ::fstat(fd->get(), st) < 0) return last_error("fstat");
+        if (!fd) return fd;
+        struct stat own;
+        struct stat* sp = st ? st : &own;
+        if (::fstat(fd->get(), sp) < 0) return last_error("fstat");
+        if (auto link = c.space.symlinks.lookup(*sp)) {
+            if (::fstatat(link->get(), "", sp, AT_EMPTY_PATH) < 0) return last_error("fstat");
+            return link;
+        }
         return fd;
     }
     auto sp = c.space.view->absolute(c.who, dirfd, path);
@@ -63,11 +72,11 @@ Reply write_back(Call& c, uint64_t addr, const void* data, size_t len, int64_t r
 // SECCOMP_IOCTL_NOTIF_ADDFD cannot pass an O_PATH descriptor (the kernel
 // takes the source with fget(), which skips O_PATH files). An O_PATH open is
 // answered with a read-only descriptor of the same object; a symlink itself
-// (O_PATH|O_NOFOLLOW) cannot be handed over and gets ELOOP, as without O_PATH.
-Result<Fd> without_o_path(const Fd& fd, int flags) {
+// (O_PATH|O_NOFOLLOW) gets a placeholder (SymlinkPlaceholders).
+Result<Fd> without_o_path(Call& c, Fd& fd, int flags) {
     struct stat st;
     if (::fstat(fd.get(), &st) < 0) return last_error("fstat");
-    if (S_ISLNK(st.st_mode)) return Error{ELOOP, "O_PATH of a symlink"};
+    if (S_ISLNK(st.st_mode)) return c.space.symlinks.make(std::move(fd));
     int f = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0);
     auto plain = open_at(AT_FDCWD, self_fd(fd.get()), f);
     if (!plain) return plain.error();
@@ -84,7 +93,7 @@ Reply do_open(Call& c, int dirfd, int path_arg, int flags, mode_t mode) {
     auto fd = c.space.view->open(c.who, *sp, flags, mode);
     if (!fd) return Reply::err(fd.code());
     if (flags & O_PATH) {
-        auto plain = without_o_path(*fd, flags);
+        auto plain = without_o_path(c, *fd, flags);
         if (!plain) return Reply::err(plain.code());
         fd = std::move(plain);
     }
@@ -125,7 +134,7 @@ Reply do_readlink(Call& c, int dirfd_arg, int path_arg, uint64_t buf, int64_t si
     std::string target;
     if (path->empty()) {
         if (dirfd == AT_FDCWD) return Reply::err(ENOENT);
-        auto fd = c.target_fd(dirfd);
+        auto fd = object(c, 0, 1, true, true);
         if (!fd) return Reply::err(fd.code());
         auto t = read_link(fd->get(), "");
         if (!t) return Reply::err(t.code());
@@ -358,6 +367,29 @@ Reply do_inotify_add_watch(Call& c) {
 }
 
 }  // namespace
+
+Result<Fd> SymlinkPlaceholders::make(Fd symlink) {
+    int mfd = ::memfd_create("hsbox-symlink", MFD_CLOEXEC);
+    if (mfd < 0) return last_error("memfd_create");
+    Fd placeholder(mfd);
+    struct stat st;
+    if (::fstat(mfd, &st) < 0) return last_error("fstat");
+    memfd_dev_ = st.st_dev;
+    if (entries_.size() >= 256) entries_.pop_front();
+    entries_.push_back(Entry{st.st_ino, std::move(symlink)});
+    return placeholder;
+}
+
+Result<Fd> SymlinkPlaceholders::lookup(const struct stat& st) const {
+    if (entries_.empty() || st.st_dev != memfd_dev_) return Error{ENOENT, "placeholder"};
+    for (auto it = entries_.rbegin(); it != entries_.rend(); ++it)
+        if (it->ino == st.st_ino) {
+            int dup = ::fcntl(it->symlink.get(), F_DUPFD_CLOEXEC, 0);
+            if (dup < 0) return last_error("dup");
+            return Fd(dup);
+        }
+    return Error{ENOENT, "placeholder"};
+}
 
 Reply handle_path(Call& c) {
     switch (c.nr()) {
