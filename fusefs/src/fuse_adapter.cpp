@@ -285,11 +285,10 @@ void op_opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     auto* h = new DirHandle;
     fi->fh = reinterpret_cast<uint64_t>(h);
     // The root view is the only writer of its upper and the kernel drops a
-    // directory's cached listing whenever it changes one of its entries.
-    if (un(req).writable()) {
-        fi->cache_readdir = 1;
-        fi->keep_cache = 1;
-    }
+    // directory's cached listing whenever it changes one of its entries; the
+    // read-only views drop it when the root view's journal names an entry.
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
     if (fuse_reply_open(req, fi) == -ENOENT) delete h;
 }
 
@@ -550,7 +549,7 @@ Status serve(Union& u, const ServeOptions& o) {
                 u.follow_changes([&](uint64_t parent, const std::string& name, uint64_t node) {
                     if (!name.empty()) inval.push_entry(parent, name);
                     if (node) inval.push(node, true);
-                    inval.push(parent, false);
+                    inval.push(parent, true);  // its attributes and cached listing
                 });
                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }

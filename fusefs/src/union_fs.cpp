@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -168,6 +169,7 @@ private:
     Fd work_, index_, gen_fd_;
     Fd journal_;              // root view: appends; live views: follows
     off_t journal_off_ = 0;   // live views: how far it was read
+    std::chrono::steady_clock::time_point last_gen_try_{};
     uint64_t gen_ = 0;
     uint64_t next_id_ = kRootNode + 1;
     std::unordered_map<uint64_t, std::unique_ptr<Node>> nodes_;
@@ -299,6 +301,8 @@ bool UnionImpl::follow_changes(const std::function<void(uint64_t, const std::str
     std::lock_guard lk(mu_);
     if (!live_ || !has_upper()) return false;
     if (!journal_) {
+        read_gen();                  // a root view may have started since
+        if (!gen_fd_) return false;  // none yet
         auto j = open_at(layers_[upper_].root.get(), std::string(kWorkDir) + "/changes", O_RDONLY | O_NOFOLLOW);
         if (!j) return false;
         journal_ = std::move(*j);
@@ -354,6 +358,10 @@ bool UnionImpl::follow_changes(const std::function<void(uint64_t, const std::str
 void UnionImpl::read_gen() {
     if (!live_) return;
     if (!gen_fd_ && has_upper()) {
+        // No root view has written yet: look again at most every 100 ms.
+        auto now = std::chrono::steady_clock::now();
+        if (now - last_gen_try_ < std::chrono::milliseconds(100)) return;
+        last_gen_try_ = now;
         auto g = open_at(layers_[upper_].root.get(), std::string(kWorkDir) + "/gen", O_RDONLY | O_NOFOLLOW);
         if (g) gen_fd_ = std::move(*g);
         auto ix = open_at(layers_[upper_].root.get(), std::string(kWorkDir) + "/index",
