@@ -311,6 +311,14 @@ void Tasks::on_seccomp_stop(pid_t pid) {
     user_regs_struct regs;
     if (pt(PTRACE_GETREGS, pid, nullptr, &regs) < 0) return cont(pid);
     long nr = static_cast<long>(regs.orig_rax);
+    if (nr != SYS_execve && nr != SYS_execveat && nr != SYS_chdir) {
+        // A filter of the space's own asked for a tracer: answer as the
+        // kernel does when there is none.
+        regs.orig_rax = static_cast<unsigned long long>(-1);
+        regs.rax = static_cast<unsigned long long>(-ENOSYS);
+        pt(PTRACE_SETREGS, pid, nullptr, &regs);
+        return cont(pid);
+    }
     rewriting_ = pid;
     stop_world(pid);
     Who who{pid, tgid_of(pid)};
