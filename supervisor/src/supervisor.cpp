@@ -137,6 +137,27 @@ const sigset_t& handled_signals() {
     return set;
 }
 
+// Removes the state of spaces whose supervisor died without cleaning up
+// (killed by SIGKILL): their lock is no longer held.
+void remove_stale_spaces(const std::string& runtime) {
+    int rfd = ::open(runtime.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rfd < 0) return;
+    DIR* d = ::fdopendir(rfd);
+    if (!d) {
+        ::close(rfd);
+        return;
+    }
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR) continue;
+        std::string lock = std::string(e->d_name) + "/lock";
+        int lfd = ::openat(::dirfd(d), lock.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+        if (lfd < 0) continue;
+        if (::flock(lfd, LOCK_EX | LOCK_NB) == 0) (void)remove_tree(::dirfd(d), e->d_name);
+        ::close(lfd);
+    }
+    ::closedir(d);
+}
+
 }  // namespace
 
 Result<std::string> runtime_dir() {
@@ -190,6 +211,12 @@ Status Supervisor::prepare() {
     }
     auto rt = runtime_dir();
     if (!rt) return rt.error();
+    // Creating a space and sweeping stale ones are serialized by a lock on
+    // the runtime dir, so a sweep never sees a space between mkdir and flock.
+    auto rt_lock = open_at(AT_FDCWD, *rt + "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW, 0600);
+    if (!rt_lock) return rt_lock.error();
+    if (::flock(rt_lock->get(), LOCK_EX) < 0) return last_error("lock " + *rt);
+    remove_stale_spaces(*rt);
     if (opts_.name.empty()) opts_.name = "space-" + std::to_string(::getpid());
     if (opts_.name.find('/') != std::string::npos || opts_.name == "." || opts_.name == ".." || opts_.name.size() > 64)
         return Error{EINVAL, "space name '" + opts_.name + "' (use letters, digits, '-', '_')"};
