@@ -160,14 +160,20 @@ Reply do_getcwd(Call& c) {
     return write_back(c, c.arg(0), sp->c_str(), need, static_cast<int64_t>(need));
 }
 
+// The parent directory of path argument `path_arg`, relative to `dirfd` (a
+// descriptor value or AT_FDCWD), for calls that create, remove or rename.
+Result<Parent> parent_arg(Call& c, int dirfd, int path_arg) {
+    auto path = c.path_arg(path_arg);
+    if (!path) return path.error();
+    if (path->empty()) return Error{ENOENT, "empty path"};
+    auto sp = c.space.view->absolute(c.who, dirfd, *path);
+    if (!sp) return sp.error();
+    return c.space.view->parent(c.who, *sp);
+}
+
 // mkdir, mknod, unlink, rmdir: act on the last component inside its parent.
 Reply do_entry(Call& c, int dirfd, int path_arg, int (*op)(Call&, const Parent&)) {
-    auto path = c.path_arg(path_arg);
-    if (!path) return Reply::err(path.code());
-    if (path->empty()) return Reply::err(ENOENT);
-    auto sp = c.space.view->absolute(c.who, dirfd, *path);
-    if (!sp) return Reply::err(sp.code());
-    auto par = c.space.view->parent(c.who, *sp);
+    auto par = parent_arg(c, dirfd, path_arg);
     if (!par) return Reply::err(par.code());
     int r = op(c, *par);
     return r < 0 ? Reply::err(-r) : Reply::ok(r);
@@ -203,33 +209,20 @@ int op_unlink(Call& c, const Parent& p) {
 }
 
 Reply do_rename(Call& c, int olddir, int oldpath, int newdir, int newpath, unsigned flags) {
-    auto op = c.path_arg(oldpath);
-    if (!op) return Reply::err(op.code());
-    auto np = c.path_arg(newpath);
-    if (!np) return Reply::err(np.code());
-    if (op->empty() || np->empty()) return Reply::err(ENOENT);
-    auto osp = c.space.view->absolute(c.who, olddir, *op);
-    if (!osp) return Reply::err(osp.code());
-    auto nsp = c.space.view->absolute(c.who, newdir, *np);
-    if (!nsp) return Reply::err(nsp.code());
-    auto a = c.space.view->parent(c.who, *osp);
+    auto a = parent_arg(c, olddir, oldpath);
     if (!a) return Reply::err(a.code());
-    auto b = c.space.view->parent(c.who, *nsp);
+    auto b = parent_arg(c, newdir, newpath);
     if (!b) return Reply::err(b.code());
     if (a->name.empty() || b->name.empty()) return Reply::err(EBUSY);
     long r = ::syscall(SYS_renameat2, a->dir.get(), a->name.c_str(), b->dir.get(), b->name.c_str(), flags);
     return status_reply(static_cast<int>(r));
 }
 
-Reply do_link(Call& c, int olddir, int oldpath, int newdir, int newpath, int flags) {
-    auto fd = object(c, olddir, oldpath, !(flags & AT_SYMLINK_FOLLOW), flags & AT_EMPTY_PATH);
+// `olddir_arg` is an argument index (object() reads it), `newdir` a value.
+Reply do_link(Call& c, int olddir_arg, int oldpath, int newdir, int newpath, int flags) {
+    auto fd = object(c, olddir_arg, oldpath, !(flags & AT_SYMLINK_FOLLOW), flags & AT_EMPTY_PATH);
     if (!fd) return Reply::err(fd.code());
-    auto np = c.path_arg(newpath);
-    if (!np) return Reply::err(np.code());
-    if (np->empty()) return Reply::err(ENOENT);
-    auto nsp = c.space.view->absolute(c.who, newdir, *np);
-    if (!nsp) return Reply::err(nsp.code());
-    auto b = c.space.view->parent(c.who, *nsp);
+    auto b = parent_arg(c, newdir, newpath);
     if (!b) return Reply::err(b.code());
     if (b->name.empty()) return Reply::err(EEXIST);
     return status_reply(::linkat(AT_FDCWD, self_fd(fd->get()).c_str(), b->dir.get(), b->name.c_str(), AT_SYMLINK_FOLLOW));
@@ -239,12 +232,7 @@ Reply do_symlink(Call& c, int target_arg, int newdir, int newpath) {
     auto target = c.path_arg(target_arg);
     if (!target) return Reply::err(target.code());
     if (target->empty()) return Reply::err(ENOENT);
-    auto np = c.path_arg(newpath);
-    if (!np) return Reply::err(np.code());
-    if (np->empty()) return Reply::err(ENOENT);
-    auto nsp = c.space.view->absolute(c.who, newdir, *np);
-    if (!nsp) return Reply::err(nsp.code());
-    auto b = c.space.view->parent(c.who, *nsp);
+    auto b = parent_arg(c, newdir, newpath);
     if (!b) return Reply::err(b.code());
     if (b->name.empty()) return Reply::err(EEXIST);
     return status_reply(::symlinkat(target->c_str(), b->dir.get(), b->name.c_str()));
@@ -426,11 +414,8 @@ Reply handle_path(Call& c) {
         case SYS_rename: return do_rename(c, AT_FDCWD, 0, AT_FDCWD, 1, 0);
         case SYS_renameat: return do_rename(c, c.iarg(0), 1, c.iarg(2), 3, 0);
         case SYS_renameat2: return do_rename(c, c.iarg(0), 1, c.iarg(2), 3, static_cast<unsigned>(c.arg(4)));
-        case SYS_link: return do_link(c, -1, 0, -1, 1, 0);
-        case SYS_linkat: {
-            int flags = c.iarg(4);
-            return do_link(c, 0, 1, 2, 3, flags);
-        }
+        case SYS_link: return do_link(c, -1, 0, AT_FDCWD, 1, 0);
+        case SYS_linkat: return do_link(c, 0, 1, c.iarg(2), 3, c.iarg(4));
         case SYS_symlink: return do_symlink(c, 0, AT_FDCWD, 1);
         case SYS_symlinkat: return do_symlink(c, 0, c.iarg(1), 2);
         case SYS_chmod: return do_chmod(c, -1, 0, static_cast<mode_t>(c.arg(1)), 0);
