@@ -215,6 +215,32 @@ TEST_CASE("integration: tar -x and cp -a with a symlink", "[integration]") {
     coreutils_round_trip(true);
 }
 
+// Entry calls with relative paths, from the cwd and from directory fds, give
+// the same tree confined as natively (link() once read its new path against
+// an invalid dirfd).
+TEST_CASE("integration: link, rename and symlink relative to the cwd and to dirfds", "[integration]") {
+    std::string script =
+        "set -e; rm -rf w; mkdir w; cd w; echo x > a; ln a b; mv b c; ln -s c d; mkdir sub; "
+        "python3 -c 'import os\n"
+        "d = os.open(\".\", os.O_RDONLY); s = os.open(\"sub\", os.O_RDONLY)\n"
+        "os.link(\"a\", \"e\", src_dir_fd=d, dst_dir_fd=s)\n"
+        "os.rename(\"e\", \"f\", src_dir_fd=s, dst_dir_fd=s)\n"
+        "os.symlink(\"../a\", \"g\", dir_fd=s)\n"
+        "os.mkdir(\"h\", dir_fd=s); os.rmdir(\"h\", dir_fd=s)\n"
+        "print(os.readlink(\"g\", dir_fd=s), os.stat(\"f\", dir_fd=s).st_nlink)'; "
+        "cat sub/g; find . | sort; stat -c '%h %n' a";
+    std::string t = make_temp("integ-links");
+    auto native = run({"/bin/bash", "-c", "cd " + t + " && " + script});
+    REQUIRE(native.code == 0);
+    auto r = hsbox_run({"--share", t, "--", "/bin/bash", "-c", "cd " + t + " && " + script});
+    INFO(describe(r));
+    INFO("native:\n" << native.out << native.err);
+    CHECK(r.code == 0);
+    CHECK(r.out == native.out);
+    CHECK(r.out.find("../a 3\nx\n") != std::string::npos);
+    remove_tree(t);
+}
+
 TEST_CASE("integration: shell pipes and job control match a native run", "[integration]") {
     std::string script =
         "seq 1 2000 | grep 7 | sort -rn | head -3; "
