@@ -92,6 +92,24 @@ Result<Fd> load_filter_in_child(const std::vector<uint8_t>& prog) {
     return Fd(static_cast<int>(fd));
 }
 
+// Defense in depth beneath the interposition: where the kernel has Landlock
+// ABI 6 (Linux 6.12), signals and abstract unix sockets are scoped to the
+// space by the kernel itself, so a handler bug still cannot signal a process
+// outside or reach an outside abstract socket. Returns whether it applied.
+bool apply_landlock_scopes() {
+    constexpr long kCreateVersion = 1;  // LANDLOCK_CREATE_RULESET_VERSION
+    long abi = ::syscall(SYS_landlock_create_ruleset, nullptr, 0, kCreateVersion);
+    if (abi < 6) return false;
+    struct {
+        uint64_t handled_access_fs, handled_access_net, scoped;
+    } attr{0, 0, 1 /* ABSTRACT_UNIX_SOCKET */ | 2 /* SIGNAL */};
+    long fd = ::syscall(SYS_landlock_create_ruleset, &attr, sizeof attr, 0);
+    if (fd < 0) return false;
+    long r = ::syscall(SYS_landlock_restrict_self, fd, 0);
+    ::close(static_cast<int>(fd));
+    return r == 0;
+}
+
 // The child: confine itself and exec. Reports failures as an errno on `sock`.
 [[noreturn]] void child_main(const SpaceOptions& opts, const std::vector<uint8_t>& prog, int sock,
                              const std::string& cwd) {
@@ -109,6 +127,7 @@ Result<Fd> load_filter_in_child(const std::vector<uint8_t>& prog) {
     if (sock > 3) ::syscall(SYS_close_range, 3, sock - 1, 0);
     ::syscall(SYS_close_range, sock + 1, ~0U, 0);
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) fail(errno);
+    apply_landlock_scopes();
     auto listener = load_filter_in_child(prog);
     if (!listener) fail(listener.code());
     // The supervisor takes the listener with pidfd_getfd: sendmsg would
