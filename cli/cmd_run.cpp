@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <cctype>
 #include <cstring>
 #include <string>
 
@@ -57,6 +58,17 @@ int cmd_run(int argc, char** argv) {
     if (::stat(opts.root.c_str(), &st) < 0)
         return usage_error("run: --root %s: %s", opts.root.c_str(), std::strerror(errno));
     if (!S_ISDIR(st.st_mode)) return usage_error("run: --root %s: not a directory", opts.root.c_str());
+
+    for (char ch : opts.name)
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+            return usage_error("run: --name '%s': use letters, digits, '-', '_' and '.'", opts.name.c_str());
+    if (opts.name == "." || opts.name == ".." || opts.name.size() > 64)
+        return usage_error("run: --name '%s': not a usable space name", opts.name.c_str());
+    for (const auto& sock : opts.share_sockets) {
+        if (::stat(sock.c_str(), &st) < 0)
+            return usage_error("run: --share-socket %s: %s", sock.c_str(), std::strerror(errno));
+        if (!S_ISSOCK(st.st_mode)) return usage_error("run: --share-socket %s: not a socket", sock.c_str());
+    }
 
     auto status = supervisor::run_space(opts);
     if (!status) {

@@ -133,6 +133,10 @@ TEST_CASE("integration: bad command lines exit 2 with a one-line error", "[integ
         {{"--root", t + "/nonexistent", "--", "/bin/true"}, t + "/nonexistent"},
         {{"--root", t + "/file", "--", "/bin/true"}, "not a directory"},
         {{"--root"}, "--root"},
+        {{"--name", "a/b", "--", "/bin/true"}, "a/b"},
+        {{"--name", "..", "--", "/bin/true"}, ".."},
+        {{"--share-socket", t + "/file", "--", "/bin/true"}, "not a socket"},
+        {{"--share-socket", t + "/nonexistent", "--", "/bin/true"}, t + "/nonexistent"},
     };
     for (auto& c : cases) {
         auto r = hsbox_run(c.args);
