@@ -209,6 +209,7 @@ void Tasks::on_exit(pid_t pid, int status) {
     tasks_.erase(pid);
     pidfds_.erase(pid);
     stopped_.erase(pid);
+    vfork_parent_.erase(pid);
     if (was_rewriting || pid == rewriting_) {
         rewriting_ = 0;
         restart_world();
@@ -236,6 +237,7 @@ void Tasks::handle(pid_t pid, int status) {
             unsigned long child = 0;
             pt(PTRACE_GETEVENTMSG, pid, nullptr, &child);
             if (child) task(static_cast<pid_t>(child));
+            if (child && event == PTRACE_EVENT_VFORK) vfork_parent_[static_cast<pid_t>(child)] = pid;
             t.seen_stop = true;
             return cont(pid);
         }
@@ -251,6 +253,8 @@ void Tasks::handle(pid_t pid, int status) {
                 tasks_[pid] = moved;
                 if (rewriting_ == old) rewriting_ = pid;
             }
+            vfork_parent_.erase(old);
+            vfork_parent_.erase(pid);
             Task& now = task(pid);
             now.tgid = pid;
             if (now.rewriting) return finish_rewrite(pid, true);
@@ -276,6 +280,7 @@ void Tasks::stop_world(pid_t except) {
     std::set<pid_t> pending;
     std::set<pid_t> already;
     for (auto& [p, s] : deferred_) already.insert(p);
+    for (auto& [child, parent] : vfork_parent_) already.insert(parent);
     for (auto& [tid, t] : tasks_) {
         if (tid == except || already.count(tid) || in_flight_(tid)) continue;
         if (pt(PTRACE_INTERRUPT, tid) == 0) pending.insert(tid);
