@@ -19,7 +19,7 @@ usage: $0 [--hsbox PATH] [--runs N] [--json FILE] [--workloads LIST] [--runners 
   --hsbox PATH      the hsbox binary (default: \$HSBOX_BIN, else $repo/build/hsbox)
   --runs N          timed runs per command after one warm-up (default 3)
   --json FILE       where to write the JSON (default $here/results.json)
-  --workloads LIST  comma-separated subset of find,tar,untar,startup (default: all)
+  --workloads LIST  comma-separated subset of find,tar,untar,startup,spawn (default: all)
   --runners LIST    comma-separated subset of native,hsbox,proot,bwrap (default: all;
                     a peer that is not installed or cannot run here is skipped with a note)
   --untar-src DIR   the tree tarred once and untarred each run (default /usr/include)
@@ -35,7 +35,7 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 hsbox=${HSBOX_BIN:-$repo/build/hsbox}
 runs=3
 json=$here/results.json
-workloads=find,tar,untar,startup
+workloads=find,tar,untar,startup,spawn
 runners=native,hsbox,proot,bwrap
 untar_src=/usr/include
 untar_exclude='boost,node,llvm-*'
@@ -56,7 +56,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 for w in ${workloads//,/ }; do
-    [[ $w =~ ^(find|tar|untar|startup)$ ]] || die "--workloads: unknown workload '$w' (find, tar, untar, startup)"
+    [[ $w =~ ^(find|tar|untar|startup|spawn)$ ]] || die "--workloads: unknown workload '$w' (find, tar, untar, startup, spawn)"
 done
 for r in ${runners//,/ }; do
     [[ $r =~ ^(native|hsbox|proot|bwrap)$ ]] || die "--runners: unknown runner '$r' (native, hsbox, proot, bwrap)"
@@ -113,6 +113,11 @@ EOF
 cat >"$work/startup.sh" <<'EOF'
 exit 0
 EOF
+cat >"$work/spawn.sh" <<'EOF'
+/usr/bin/python3 -c "import subprocess
+for _ in range(50): subprocess.run(['/bin/true'])
+print('spawned')"
+EOF
 excl_tar=() excl_diff=()
 IFS=, read -r -a excl_names <<<"$untar_exclude"
 for x in "${excl_names[@]}"; do
@@ -123,6 +128,7 @@ declare -A describe=(
     [tar]="tar cf - -C / usr/share/doc | tar tf - | wc -l"
     [untar]="tar xf src.tar -C fresh-dir (src.tar = ${untar_src}${untar_exclude:+ without $untar_exclude})"
     [startup]="bash -c 'exit 0' (the runner's start-up cost)"
+    [spawn]="python3 subprocess.run(['/bin/true']) x50 (vfork + exec)"
 )
 if [[ ,$workloads, == *,untar,* ]]; then
     tar cf "$tarball" "${excl_tar[@]}" -C "$(dirname "$untar_src")" "$(basename "$untar_src")" 2>/dev/null ||
