@@ -6,6 +6,7 @@
 #include <boost/context/fiber.hpp>
 #include <boost/context/pooled_fixedsize_stack.hpp>
 
+#include "creds.hpp"
 #include "hsbox/log.hpp"
 
 namespace ctx = boost::context;
@@ -83,7 +84,17 @@ void Fibers::resume(Fiber* f) {
 long Fibers::run_blocking(std::function<long()> work) {
     Fiber* f = current_;
     if (!f) return work();
-    Job job{std::move(work), f};
+    // The caller's credentials go with the work, and the loop thread goes
+    // back to the supervisor's own while this fiber waits.
+    auto creds = current_thread_creds();
+    restore_thread_creds();
+    Job job{[creds, w = std::move(work)] {
+                apply_thread_creds(creds);
+                long r = w();
+                restore_thread_creds();
+                return r;
+            },
+            f};
     {
         std::lock_guard<std::mutex> g(mu_);
         queue_.push_back(&job);
@@ -93,6 +104,7 @@ long Fibers::run_blocking(std::function<long()> work) {
     ++yields_;
     f->back = std::move(f->back).resume();  // back to the loop until on_completion
     --suspended_;
+    apply_thread_creds(creds);
     return job.result;
 }
 

@@ -56,7 +56,9 @@ struct Table {
             }
         }
         // Process-family calls that the table files under Process.
-        for (int nr : {SYS_getpgid, SYS_getsid, SYS_setpgid, SYS_prlimit64, SYS_get_robust_list})
+        for (int nr : {SYS_getpgid, SYS_getsid, SYS_setpgid, SYS_prlimit64, SYS_get_robust_list, SYS_setuid,
+                       SYS_setgid, SYS_setreuid, SYS_setregid, SYS_setresuid, SYS_setresgid, SYS_setfsuid,
+                       SYS_setfsgid, SYS_setgroups})
             slot[nr] = handle_process;
     }
 };

@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 
+#include "creds.hpp"
 #include "fibers.hpp"
 #include "hsbox/fd.hpp"
 #include "notify.hpp"
@@ -75,6 +76,7 @@ struct Space {
     Notifier* notifier = nullptr;
     Fibers* fibers = nullptr;
     Tasks* tasks = nullptr;
+    CredSwitch* creds = nullptr;
     IpcState ipc;
     SymlinkPlaceholders symlinks;
 };

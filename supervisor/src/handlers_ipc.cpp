@@ -47,6 +47,43 @@ bool still_exists(Kind k, int id) {
     return false;
 }
 
+// Created by a root supervisor for a caller with other ids: the object is
+// the caller's, as if it had created it.
+void give_to_caller(Kind k, int id, Call& c) {
+    if (!c.space.creds || !c.space.creds->active()) return;
+    const Creds& who = c.space.creds->of(c.who.tid);
+    if (who.euid == 0 && who.egid == 0) return;
+    switch (k) {
+        case Shm: {
+            shmid_ds ds;
+            if (::shmctl(id, IPC_STAT, &ds) == 0) {
+                ds.shm_perm.uid = who.euid;
+                ds.shm_perm.gid = who.egid;
+                ::shmctl(id, IPC_SET, &ds);
+            }
+            break;
+        }
+        case Sem: {
+            semid_ds ds;
+            if (::semctl(id, 0, IPC_STAT, &ds) == 0) {
+                ds.sem_perm.uid = who.euid;
+                ds.sem_perm.gid = who.egid;
+                ::semctl(id, 0, IPC_SET, &ds);
+            }
+            break;
+        }
+        case Msg: {
+            msqid_ds ds;
+            if (::msgctl(id, IPC_STAT, &ds) == 0) {
+                ds.msg_perm.uid = who.euid;
+                ds.msg_perm.gid = who.egid;
+                ::msgctl(id, IPC_SET, &ds);
+            }
+            break;
+        }
+    }
+}
+
 Reply do_get(Call& c, Kind k) {
     int64_t key = static_cast<key_t>(c.arg(0));
     int flags = c.iarg(k == Msg ? 1 : 2);
@@ -61,8 +98,13 @@ Reply do_get(Call& c, Kind k) {
         if (it != keys.end()) keys.erase(it);
         if (!(flags & IPC_CREAT)) return Reply::err(ENOENT);
     }
-    long id = create_private(k, c, flags);
-    if (id < 0) return Reply::err(errno);
+    long id;
+    {
+        AsSupervisor own;
+        id = create_private(k, c, flags);
+        if (id < 0) return Reply::err(errno);
+        give_to_caller(k, static_cast<int>(id), c);
+    }
     ids.insert(static_cast<int>(id));
     if (key != IPC_PRIVATE) keys[key] = static_cast<int>(id);
     return Reply::ok(id);

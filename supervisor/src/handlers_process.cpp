@@ -80,6 +80,17 @@ Reply handle_process(Call& c) {
             pid_t b = static_cast<pid_t>(c.arg(1));
             return c.space.tasks->contains(a0) && c.space.tasks->contains(b) ? Reply::cont() : Reply::err(ESRCH);
         }
+        case SYS_setuid:
+        case SYS_setgid:
+        case SYS_setreuid:
+        case SYS_setregid:
+        case SYS_setresuid:
+        case SYS_setresgid:
+        case SYS_setfsuid:
+        case SYS_setfsgid:
+        case SYS_setgroups:
+            c.space.creds->forget(c.who.tid);
+            return Reply::cont();
         case SYS_ptrace: {
             // Every task of the space is traced by its supervisor already.
             long req = static_cast<long>(c.arg(0));

@@ -57,6 +57,17 @@ constexpr Exception kExceptions[] = {
     // clone3 keeps its flags in memory: ENOSYS makes libc fall back to clone,
     // whose flags the filter checks.
     {"clone3", deny(ENOSYS)},
+    // Changes of the caller's own ids: the supervisor must forget the
+    // credentials it acts with (creds.hpp); the call itself runs as given.
+    {"setuid", notify()},
+    {"setgid", notify()},
+    {"setreuid", notify()},
+    {"setregid", notify()},
+    {"setresuid", notify()},
+    {"setresgid", notify()},
+    {"setfsuid", notify()},
+    {"setfsgid", notify()},
+    {"setgroups", notify()},
     // Identity of other pids: checked against the space.
     {"getpgid", notify()},
     {"getsid", notify()},

@@ -213,6 +213,7 @@ private:
     std::unique_ptr<Notifier> notifier_;
     std::unique_ptr<Tasks> tasks_;
     Fibers fibers_;
+    CredSwitch creds_;
     Space space_;
     std::set<pid_t> in_flight_;
     pid_t child_ = -1;
@@ -278,6 +279,7 @@ Status Supervisor::prepare() {
     space_.name = opts_.name;
     space_.view = view_.get();
     space_.fibers = &fibers_;
+    space_.creds = &creds_;
     space_.ipc.abstract_prefix = "hsbox." + std::to_string(::getpid()) + "." + opts_.name + ".";
     for (auto& s : opts_.share_sockets) {
         struct stat st;
@@ -376,7 +378,10 @@ void Supervisor::dispatch(const seccomp_notif& n) {
             Call c{n, space_, Who{static_cast<pid_t>(n.pid), tasks_->tgid_of(static_cast<pid_t>(n.pid))},
                    fibers_.yields()};
             Handler h = handler_for(n.data.nr);
+            // Act with the caller's credentials (only differs under a root supervisor).
+            if (creds_.active()) creds_.apply(creds_.of(static_cast<pid_t>(n.pid)));
             r = h ? h(c) : Reply::err(ENOSYS);
+            creds_.restore();
         }
         send(n, std::move(r));
         in_flight_.erase(static_cast<pid_t>(n.pid));

@@ -16,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "creds.hpp"
 #include "hsbox/log.hpp"
 
 namespace hsbox::supervisor {
@@ -596,6 +597,7 @@ Result<Fd> SpaceView::open_proc(const Who& who, std::vector<std::string> comps, 
 // A directory whose entries are the space's view of /proc: the space's
 // pids and the host's non-pid entries. Listings are cached by content.
 Result<Fd> SpaceView::proc_snapshot(const Who& who) const {
+    AsSupervisor own;  // the snapshots live in hsbox's state dir
     auto dir = open_at(proc_.get(), ".", O_RDONLY | O_DIRECTORY);
     if (!dir) return dir.error();
     DIR* d = ::fdopendir(dir->release());

@@ -245,6 +245,35 @@ TEST_CASE("integration: link, rename and symlink relative to the cwd and to dirf
     remove_tree(t);
 }
 
+// Run by root, a space process that drops to nobody must not get root's
+// access through the supervisor's emulated calls.
+TEST_CASE("integration: a process that drops privileges keeps its own access", "[integration]") {
+    if (::geteuid() != 0) {
+        WARN("skipped: needs root (an ordinary user's space cannot change uid)");
+        return;
+    }
+    if (!have("/usr/bin/setpriv")) {
+        WARN("skipped: /usr/bin/setpriv missing (package util-linux)");
+        return;
+    }
+    std::string t = make_temp("integ-creds");
+    ::chmod(t.c_str(), 0755);
+    put(t + "/secret", "root only\n", 0600);
+    ::mkdir((t + "/open").c_str(), 0777);
+    ::chmod((t + "/open").c_str(), 0777);
+    std::string script = "cat " + t + "/secret; echo cat=$?; touch " + t + "/new; echo touch=$?; "
+                         "touch " + t + "/open/mine && stat -c '%u:%g' " + t + "/open/mine";
+    auto r = hsbox_run({"--share", t, "--", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "/bin/bash", "-c", script});
+    INFO(describe(r));
+    CHECK(r.out.find("root only") == std::string::npos);
+    CHECK(r.out.find("cat=1\n") != std::string::npos);
+    CHECK(r.out.find("touch=1\n") != std::string::npos);
+    CHECK_FALSE(exists(t + "/new"));
+    CHECK(r.out.find("65534:65534\n") != std::string::npos);
+    remove_tree(t);
+}
+
 TEST_CASE("integration: shell pipes and job control match a native run", "[integration]") {
     std::string script =
         "seq 1 2000 | grep 7 | sort -rn | head -3; "
