@@ -323,7 +323,7 @@ Status Supervisor::start_child() {
     notifier_ = std::make_unique<Notifier>(Fd(listener));
     if (!notifier_->enable_sync_wakeup()) LOG_INFO("kernel without SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: slower round trips");
     space_.notifier = notifier_.get();
-    tasks_ = std::make_unique<Tasks>(*view_, [this](pid_t t) { return in_flight_.count(t) != 0; });
+    tasks_ = std::make_unique<Tasks>(*view_, creds_, [this](pid_t t) { return in_flight_.count(t) != 0; });
     space_.tasks = tasks_.get();
 
     long options = PTRACE_O_TRACESECCOMP | PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |

@@ -327,6 +327,14 @@ void Tasks::on_seccomp_stop(pid_t pid) {
     rewriting_ = pid;
     stop_world(pid);
     Who who{pid, tgid_of(pid)};
+    // Resolve as the caller (differs only under a root supervisor).
+    struct ActAs {
+        CredSwitch& c;
+        ActAs(CredSwitch& cs, pid_t tid) : c(cs) {
+            if (c.active()) c.apply(c.of(tid));
+        }
+        ~ActAs() { c.restore(); }
+    } act_as(creds_, pid);
 
     auto fail = [&](int err) {
         regs.orig_rax = static_cast<unsigned long long>(-1);  // skip the call

@@ -28,6 +28,7 @@
 #include <set>
 #include <vector>
 
+#include "creds.hpp"
 #include "hsbox/fd.hpp"
 #include "view.hpp"
 
@@ -36,7 +37,9 @@ namespace hsbox::supervisor {
 class Tasks {
 public:
     // `in_flight(tid)`: does the supervisor hold an unanswered notification of tid?
-    Tasks(SpaceView& view, std::function<bool(pid_t)> in_flight) : view_(view), in_flight_(std::move(in_flight)) {}
+    // `creds`: resolve exec/chdir paths with the caller's credentials.
+    Tasks(SpaceView& view, CredSwitch& creds, std::function<bool(pid_t)> in_flight)
+        : view_(view), creds_(creds), in_flight_(std::move(in_flight)) {}
 
     // The first process, already seized by the caller.
     void add_initial(pid_t pid);
@@ -81,6 +84,7 @@ private:
     Task& task(pid_t tid);
 
     SpaceView& view_;
+    CredSwitch& creds_;
     std::function<bool(pid_t)> in_flight_;
     std::map<pid_t, Task> tasks_;
     std::map<pid_t, Fd> pidfds_;
