@@ -261,8 +261,11 @@ TEST_CASE("integration: a process that drops privileges keeps its own access", "
     put(t + "/secret", "root only\n", 0600);
     ::mkdir((t + "/open").c_str(), 0777);
     ::chmod((t + "/open").c_str(), 0777);
+    ::mkdir((t + "/private").c_str(), 0700);
+    copy_file("/bin/true", t + "/private/prog", 0755);
     std::string script = "cat " + t + "/secret; echo cat=$?; touch " + t + "/new; echo touch=$?; "
-                         "touch " + t + "/open/mine && stat -c '%u:%g' " + t + "/open/mine";
+                         "touch " + t + "/open/mine && stat -c '%u:%g' " + t + "/open/mine; " +
+                         t + "/private/prog; echo exec=$?; cd " + t + "/private; echo cd=$?";
     auto r = hsbox_run({"--share", t, "--", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                         "/bin/bash", "-c", script});
     INFO(describe(r));
@@ -271,6 +274,8 @@ TEST_CASE("integration: a process that drops privileges keeps its own access", "
     CHECK(r.out.find("touch=1\n") != std::string::npos);
     CHECK_FALSE(exists(t + "/new"));
     CHECK(r.out.find("65534:65534\n") != std::string::npos);
+    CHECK(r.out.find("exec=126\n") != std::string::npos);
+    CHECK(r.out.find("cd=1\n") != std::string::npos);
     remove_tree(t);
 }
 
