@@ -100,10 +100,8 @@ long Fibers::run_blocking(std::function<long()> work) {
         queue_.push_back(&job);
     }
     cv_.notify_one();
-    ++suspended_;
     ++yields_;
     f->back = std::move(f->back).resume();  // back to the loop until on_completion
-    --suspended_;
     apply_thread_creds(creds);
     return job.result;
 }

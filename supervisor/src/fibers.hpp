@@ -40,9 +40,6 @@ public:
     // Resumes every fiber whose work finished. Call when completion_fd is readable.
     void on_completion();
 
-    // Number of fibers currently suspended.
-    size_t suspended() const { return suspended_; }
-
     // Counts suspensions so far: a handler that sees it unchanged has not
     // yielded, so nothing else (no exit, no pid reuse) happened meanwhile.
     uint64_t yields() const { return yields_; }
@@ -65,7 +62,6 @@ private:
     bool stopping_ = false;
     Fd done_fd_;
     Fiber* current_ = nullptr;
-    size_t suspended_ = 0;
     uint64_t yields_ = 0;
 };
 

@@ -21,12 +21,6 @@ Result<std::string> Call::path_arg(int i) const {
     return s;
 }
 
-Result<std::string> Call::space_path(int dirfd_arg, int path_i) const {
-    auto p = path_arg(path_i);
-    if (!p) return p.error();
-    return space.view->absolute(who, dirfd_arg < 0 ? AT_FDCWD : iarg(dirfd_arg), *p);
-}
-
 Result<Fd> Call::target_fd(int fd) const {
     if (fd < 0) return Error{EBADF, "fd"};
     auto pidfd = space.tasks->pidfd(who.tgid);

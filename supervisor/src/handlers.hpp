@@ -35,8 +35,6 @@ struct Reply {
     static Reply err(int e) { return Reply{Errno, 0, e, Fd(), false}; }
     static Reply cont() { return Reply{Continue, 0, 0, Fd(), false}; }
     static Reply inject(Fd fd, bool cloexec) { return Reply{InjectFd, 0, 0, std::move(fd), cloexec}; }
-    template <typename T>
-    static Reply from(const Result<T>& r, int64_t v) { return r ? ok(v) : err(r.code()); }
 };
 
 // IPC objects created by the space, private to it (DESIGN invariant 2).
@@ -94,8 +92,6 @@ struct Call {
 
     // Reads a path argument (bounded by PATH_MAX).
     Result<std::string> path_arg(int i) const;
-    // Reads a path argument relative to a dirfd argument into a space path.
-    Result<std::string> space_path(int dirfd_arg, int path_arg) const;
     // A duplicate of one of the target's descriptors (pidfd_getfd).
     Result<Fd> target_fd(int fd) const;
     // Is the notification still live, so that what was read from the

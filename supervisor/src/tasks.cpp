@@ -208,7 +208,6 @@ void Tasks::on_exit(pid_t pid, int status) {
     bool was_rewriting = it != tasks_.end() && it->second.rewriting;
     tasks_.erase(pid);
     pidfds_.erase(pid);
-    stopped_.erase(pid);
     vfork_parent_.erase(pid);
     if (was_rewriting || pid == rewriting_) {
         rewriting_ = 0;
@@ -285,7 +284,6 @@ void Tasks::stop_world(pid_t except) {
         if (tid == except || already.count(tid) || in_flight_(tid)) continue;
         if (pt(PTRACE_INTERRUPT, tid) == 0) pending.insert(tid);
     }
-    stopped_ = pending;
     // A task in an uninterruptible kernel wait cannot stop now, but it stops
     // before it runs user code again (the interrupt stays pending).
     uint64_t deadline = now_ns() + 200'000'000;
@@ -304,7 +302,6 @@ void Tasks::stop_world(pid_t except) {
 }
 
 void Tasks::restart_world() {
-    stopped_.clear();
     while (!world_stopped() && !deferred_.empty()) {
         auto [pid, status] = deferred_.front();
         deferred_.pop_front();

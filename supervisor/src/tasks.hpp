@@ -89,7 +89,6 @@ private:
     std::map<pid_t, Task> tasks_;
     std::map<pid_t, Fd> pidfds_;
     std::deque<std::pair<pid_t, int>> deferred_;  // statuses collected during a world stop
-    std::set<pid_t> stopped_;                      // tasks interrupted by the world stop
     // vfork child -> parent, until the child execs or exits: the parent sits
     // in an uninterruptible wait meanwhile and runs no code, so a world stop
     // must not wait for it.

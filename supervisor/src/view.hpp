@@ -91,8 +91,6 @@ public:
     bool hidden(std::string_view host) const;
 
     const std::string& root() const { return opts_.root; }
-    int root_fd() const { return root_.get(); }
-    const std::string& state_dir() const { return opts_.state_dir; }
 
     // The host path an fd of the supervisor refers to.
     static Result<std::string> fd_path(int fd);
