@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -100,6 +101,10 @@ public:
     }
 
 private:
+    // The common part of setxattr/removexattr: copy up, run `op` on the
+    // upper path, journal the change. Returns op's failure as `what`.
+    Status change_xattr(uint64_t id, const std::string& what, const std::function<int(const char*)>& op);
+
     // --- layers ---
     bool has_upper() const { return upper_ >= 0; }
     bool is_upper(int layer) const { return layer == upper_; }
@@ -1515,7 +1520,7 @@ Result<std::string> UnionImpl::listxattr(uint64_t id) {
     return v;
 }
 
-Status UnionImpl::setxattr(uint64_t id, const std::string& name, const std::string& value, int flags) {
+Status UnionImpl::change_xattr(uint64_t id, const std::string& what, const std::function<int(const char*)>& op) {
     std::lock_guard lk(mu_);
     begin();
     if (auto st = require_writable(); !st) return st;
@@ -1525,25 +1530,19 @@ Status UnionImpl::setxattr(uint64_t id, const std::string& name, const std::stri
     auto b = backing(*n);
     if (!b) return b.error();
     std::string p = fd_path(b->first, b->second);
-    if (::lsetxattr(p.c_str(), name.c_str(), value.data(), value.size(), flags) < 0)
-        return last_error("setxattr " + name);
+    if (op(p.c_str()) < 0) return last_error(what);
     if ((*n)->parent) changed((*n)->parent, (*n)->name);
     return {};
 }
 
+Status UnionImpl::setxattr(uint64_t id, const std::string& name, const std::string& value, int flags) {
+    return change_xattr(id, "setxattr " + name, [&](const char* p) {
+        return ::lsetxattr(p, name.c_str(), value.data(), value.size(), flags);
+    });
+}
+
 Status UnionImpl::removexattr(uint64_t id, const std::string& name) {
-    std::lock_guard lk(mu_);
-    begin();
-    if (auto st = require_writable(); !st) return st;
-    auto n = get(id);
-    if (!n) return n.error();
-    if (auto st = copy_up(*n, true); !st) return st;
-    auto b = backing(*n);
-    if (!b) return b.error();
-    std::string p = fd_path(b->first, b->second);
-    if (::lremovexattr(p.c_str(), name.c_str()) < 0) return last_error("removexattr " + name);
-    if ((*n)->parent) changed((*n)->parent, (*n)->name);
-    return {};
+    return change_xattr(id, "removexattr " + name, [&](const char* p) { return ::lremovexattr(p, name.c_str()); });
 }
 
 Status UnionImpl::sync_dir(uint64_t id) {
