@@ -180,6 +180,30 @@ TEST_CASE("names starting with .wh. are reserved") {
     REQUIRE(f.list("").empty());
 }
 
+TEST_CASE("setxattr on a lower file copies it up and removexattr removes it there only") {
+    Fixture f;
+    std::string p = f.lower + "/plain";
+    int fd = ::open(p.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    REQUIRE(fd >= 0);
+    ::close(fd);
+    if (::setxattr(p.c_str(), "user.probe", "1", 1, 0) != 0) {
+        WARN("user xattrs unsupported on " << f.dir << ": not checked");
+        return;
+    }
+    ::removexattr(p.c_str(), "user.probe");
+    f.open();
+    uint64_t n = f.walk("plain");
+    REQUIRE(f.u->setxattr(n, "user.hsbox", "v2", 0).ok());
+    char v[16];
+    REQUIRE(::getxattr((f.upper + "/plain").c_str(), "user.hsbox", v, sizeof v) == 2);
+    REQUIRE(::getxattr(p.c_str(), "user.hsbox", v, sizeof v) == -1);
+    REQUIRE(*f.u->getxattr(n, "user.hsbox") == "v2");
+    REQUIRE(f.u->removexattr(n, "user.hsbox").ok());
+    REQUIRE(f.u->getxattr(n, "user.hsbox").code() == ENODATA);
+    REQUIRE(f.u->removexattr(n, "user.hsbox").code() == ENODATA);
+    REQUIRE(f.lower_untouched());
+}
+
 TEST_CASE("copy-up keeps mode, timestamps, xattrs and sparse holes") {
     Fixture f;
     std::string p = f.lower + "/sparse";
