@@ -167,6 +167,14 @@ Result<int> connect_tcp(const sockaddr_storage& ss, socklen_t len, int timeout_m
     return fd;
 }
 
+// Resolves HOST:PORT and connects to it through the stack (connect_tcp).
+Result<int> dial(const std::string& host, const std::string& port, int timeout_ms) {
+    socklen_t len;
+    auto ss = make_addr(host, port, &len);
+    if (!ss) return ss.error();
+    return connect_tcp(*ss, len, timeout_ms);
+}
+
 bool send_all(int fd, const char* p, size_t n) {
     while (n) {
         ssize_t w = lwip_send(fd, p, n, 0);
@@ -178,10 +186,7 @@ bool send_all(int fd, const char* p, size_t n) {
 }
 
 std::string do_tcp(const std::string& host, const std::string& port, const std::string& msg, int timeout_ms) {
-    socklen_t len;
-    auto ss = make_addr(host, port, &len);
-    if (!ss) return err(ss.code(), ss.error().context);
-    auto c = connect_tcp(*ss, len, timeout_ms);
+    auto c = dial(host, port, timeout_ms);
     if (!c) return err(c.code(), c.error().context);
     LwipSocket s(*c);
     if (!send_all(s.fd, msg.data(), msg.size())) return err(errno, "send");
@@ -235,11 +240,8 @@ std::string do_bind(const std::string& proto, const std::string& port) {
 }
 
 std::string do_send(const std::string& host, const std::string& port, const std::string& bytes, int timeout_ms) {
-    socklen_t len;
-    auto ss = make_addr(host, port, &len);
-    if (!ss) return err(ss.code(), ss.error().context);
     size_t total = std::stoull(bytes);
-    auto c = connect_tcp(*ss, len, timeout_ms);
+    auto c = dial(host, port, timeout_ms);
     if (!c) return err(c.code(), c.error().context);
     LwipSocket s(*c);
     std::vector<char> buf(64 * 1024, 'x');
@@ -261,12 +263,9 @@ std::string do_send(const std::string& host, const std::string& port, const std:
 
 std::string do_rr(const std::string& host, const std::string& port, const std::string& count,
                   const std::string& size, int timeout_ms) {
-    socklen_t len;
-    auto ss = make_addr(host, port, &len);
-    if (!ss) return err(ss.code(), ss.error().context);
     long n = std::stol(count), sz = std::stol(size);
     if (n <= 0 || sz <= 0 || sz > 65536) return err(EINVAL, "rr COUNT SIZE");
-    auto c = connect_tcp(*ss, len, timeout_ms);
+    auto c = dial(host, port, timeout_ms);
     if (!c) return err(c.code(), c.error().context);
     LwipSocket s(*c);
     std::vector<char> req(static_cast<size_t>(sz), 'r');
@@ -288,11 +287,8 @@ std::string do_rr(const std::string& host, const std::string& port, const std::s
 }
 
 std::string do_verify(const std::string& host, const std::string& port, const std::string& bytes, int timeout_ms) {
-    socklen_t len;
-    auto ss = make_addr(host, port, &len);
-    if (!ss) return err(ss.code(), ss.error().context);
     size_t total = std::stoull(bytes);
-    auto c = connect_tcp(*ss, len, timeout_ms);
+    auto c = dial(host, port, timeout_ms);
     if (!c) return err(c.code(), c.error().context);
     LwipSocket s(*c);
     std::vector<char> out(16 * 1024), in(16 * 1024);
