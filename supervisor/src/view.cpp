@@ -433,15 +433,21 @@ Result<Parent> SpaceView::parent(const Who& who, const std::string& path) const 
         return Parent{std::move(*fd), name, space_dir};
     }
     if (!comps.empty() && (comps[0] == "proc" || comps[0] == "dev")) {
-        // Nothing is created in /proc or /dev. Hand back the object itself
-        // for the callers that only need to see it exists.
+        // Nothing is created in /proc or /dev: EACCES, or ENOENT where the
+        // directory itself does not exist in the space.
         auto fd = open_impl(who, space_dir, O_PATH | O_DIRECTORY, 0, 0);
         if (!fd) return fd.error();
         return Error{EACCES, path};
     }
     std::string lexical_host = opts_.root == "/" ? space_dir : opts_.root + space_dir;
     if (hidden(lexical_host)) return Error{ENOENT, path};
-    auto fd = openat2_fd(root_.get(), dir, O_PATH | O_DIRECTORY, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+    // As in open_impl: without symlinks on the way, the lexical checks above
+    // were exact and the lexical path is the space path.
+    const uint64_t in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    auto fd = openat2_fd(root_.get(), dir, O_PATH | O_DIRECTORY, 0, in_root | RESOLVE_NO_SYMLINKS);
+    if (fd) return Parent{std::move(*fd), name, space_dir};
+    if (fd.code() != ELOOP) return fd.error();
+    fd = openat2_fd(root_.get(), dir, O_PATH | O_DIRECTORY, 0, in_root);
     if (!fd) return fd.error();
     auto host = fd_path(fd->get());
     if (!host) return host.error();
