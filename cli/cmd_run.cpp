@@ -16,10 +16,11 @@ namespace {
 
 constexpr const char* kUsage =
     "run [--name NAME] [--root DIR] [--hide PATH]... [--share PATH]... [--share-socket PATH]... "
-    "[--show-home] -- CMD [ARG...]";
+    "[--show-home] [--portspace [--tunnel FILE]] -- CMD [ARG...]";
 
 int cmd_run(int argc, char** argv) {
     supervisor::SpaceOptions opts;
+    std::string tunnel_file;
     int i = 0;
     auto value = [&](const char* flag) -> const char* {
         if (i + 1 >= argc) return nullptr;
@@ -33,7 +34,8 @@ int cmd_run(int argc, char** argv) {
             break;
         }
         if (a.empty() || a[0] != '-') break;
-        if (a == "--name" || a == "--root" || a == "--hide" || a == "--share" || a == "--share-socket") {
+        if (a == "--name" || a == "--root" || a == "--hide" || a == "--share" || a == "--share-socket" ||
+            a == "--tunnel") {
             const char* v = value(a.c_str());
             if (!v) return usage_error("run: %s needs a value", a.c_str());
             if (a == "--name") opts.name = v;
@@ -41,9 +43,15 @@ int cmd_run(int argc, char** argv) {
             if (a == "--hide") opts.hidden.push_back(v);
             if (a == "--share") opts.shared.push_back(v);
             if (a == "--share-socket") opts.share_sockets.push_back(v);
+            if (a == "--tunnel") {
+                if (!tunnel_file.empty()) return usage_error("run: --tunnel given twice");
+                tunnel_file = v;
+            }
         } else if (a == "--show-home") {
             opts.hide_home = false;
-        } else if (a == "--portspace" || a == "--monitor" || a == "--net" || a == "--publish" || a == "--tunnel") {
+        } else if (a == "--portspace") {
+            opts.portspace = true;
+        } else if (a == "--monitor" || a == "--net" || a == "--publish") {
             return usage_error("run: %s is not available yet in this build", a.c_str());
         } else if (a == "-h" || a == "--help") {
             std::printf("usage: hsbox %s\n", kUsage);
@@ -69,6 +77,15 @@ int cmd_run(int argc, char** argv) {
             return usage_error("run: --share-socket %s: %s", sock.c_str(), std::strerror(errno));
         if (!S_ISSOCK(st.st_mode)) return usage_error("run: --share-socket %s: not a socket", sock.c_str());
     }
+
+    if (!tunnel_file.empty()) {
+        if (!opts.portspace) return usage_error("run: --tunnel needs --portspace (only a portspace has tunnels)");
+        auto cfg = netstack::load_tunnel_config(tunnel_file);
+        if (!cfg) return usage_error("run: %s", cfg.error().context.c_str());
+        opts.tunnel = std::move(*cfg);
+    }
+    if (opts.portspace && !opts.share_sockets.empty())
+        return usage_error("run: --share-socket in a portspace would hand it a host endpoint; not allowed");
 
     auto status = supervisor::run_space(opts);
     if (!status) {

@@ -270,11 +270,7 @@ Result<std::unique_ptr<Stack>> Stack::start(const TunnelConfig& config, StackSoc
     if (ev < 0) return last_error("eventfd");
     im.stop.reset(ev);
 
-    std::call_once(g_lwip_once, [] {
-        std::promise<void> done;
-        tcpip_init([](void* arg) { static_cast<std::promise<void>*>(arg)->set_value(); }, &done);
-        done.get_future().wait();
-    });
+    init_lwip();
 
     LOCK_TCPIP_CORE();
     ip4_addr_t a4, mask, gw;
@@ -347,6 +343,16 @@ Status Stack::check_destination(const sockaddr* addr, socklen_t len) const {
         return Error{ENETUNREACH, "netstack: " + d.to_string() + " is not behind a tunnel"};
     return {};
 }
+
+void Stack::init_lwip() {
+    std::call_once(g_lwip_once, [] {
+        std::promise<void> done;
+        tcpip_init([](void* arg) { static_cast<std::promise<void>*>(arg)->set_value(); }, &done);
+        done.get_future().wait();
+    });
+}
+
+const std::vector<InnerAddress>& Stack::local_addresses() const { return impl_->config.local_addresses; }
 
 const TunnelCounters& Stack::counters() const { return impl_->tunnel->counters(); }
 

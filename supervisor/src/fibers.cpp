@@ -1,10 +1,15 @@
 #include "fibers.hpp"
 
+#include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <boost/context/fiber.hpp>
 #include <boost/context/pooled_fixedsize_stack.hpp>
+
+#include <algorithm>
+#include <chrono>
 
 #include "creds.hpp"
 #include "hsbox/log.hpp"
@@ -28,7 +33,16 @@ struct Fibers::Fiber {
     bool finished = false;
 };
 
-Fibers::Fibers(unsigned workers) : done_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+struct Fibers::FdWait {
+    Fiber* fiber;
+    int fd;
+    short revents = 0;
+    bool done = false;
+    std::chrono::steady_clock::time_point deadline;
+};
+
+Fibers::Fibers(unsigned workers)
+    : done_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), wait_ep_(::epoll_create1(EPOLL_CLOEXEC)) {
     for (unsigned i = 0; i < workers; ++i) workers_.emplace_back([this] { worker_main(); });
 }
 
@@ -100,10 +114,72 @@ long Fibers::run_blocking(std::function<long()> work) {
         queue_.push_back(&job);
     }
     cv_.notify_one();
-    ++yields_;
-    f->back = std::move(f->back).resume();  // back to the loop until on_completion
+    (void)f;
+    suspend_current();  // back to the loop until on_completion
     apply_thread_creds(creds);
     return job.result;
+}
+
+short Fibers::wait_fd(int fd, short events, int timeout_ms) {
+    if (!current_) {
+        pollfd p{fd, events, 0};
+        return ::poll(&p, 1, timeout_ms) > 0 ? p.revents : 0;
+    }
+    FdWait w{current_, fd, 0, false, {}};
+    w.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    epoll_event ev{};
+    ev.events = static_cast<uint32_t>(events) | EPOLLONESHOT;
+    ev.data.ptr = &w;
+    if (::epoll_ctl(wait_ep_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+        pollfd p{fd, events, 0};
+        return ::poll(&p, 1, 0) > 0 ? p.revents : POLLERR;
+    }
+    fd_waits_.push_back(&w);
+    // The loop thread acts as the supervisor while this fiber waits.
+    auto creds = current_thread_creds();
+    restore_thread_creds();
+    suspend_current();
+    apply_thread_creds(creds);
+    ::epoll_ctl(wait_ep_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    fd_waits_.erase(std::find(fd_waits_.begin(), fd_waits_.end(), &w));
+    return w.revents;
+}
+
+void Fibers::suspend_current() {
+    Fiber* f = current_;
+    ++yields_;
+    f->back = std::move(f->back).resume();
+}
+
+void Fibers::on_fds_ready() {
+    epoll_event evs[32];
+    int n = ::epoll_wait(wait_ep_.get(), evs, 32, 0);
+    for (int i = 0; i < n; ++i) {
+        auto* w = static_cast<FdWait*>(evs[i].data.ptr);
+        if (w->done) continue;
+        w->done = true;
+        w->revents = static_cast<short>(evs[i].events);
+        resume(w->fiber);  // w is gone once the fiber returned from wait_fd
+    }
+}
+
+int Fibers::on_timers() {
+    auto now = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < fd_waits_.size();) {
+        FdWait* w = fd_waits_[i];
+        if (!w->done && w->deadline <= now) {
+            w->done = true;
+            resume(w->fiber);  // removes itself from fd_waits_
+            i = 0;
+            continue;
+        }
+        ++i;
+    }
+    if (fd_waits_.empty()) return -1;
+    auto next = fd_waits_.front()->deadline;
+    for (FdWait* w : fd_waits_) next = std::min(next, w->deadline);
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
+    return static_cast<int>(std::max<long long>(ms, 0) + 1);
 }
 
 void Fibers::on_completion() {

@@ -34,8 +34,20 @@ public:
     // meanwhile, and returns work's result. Outside a fiber, runs it inline.
     long run_blocking(std::function<long()> work);
 
+    // From inside a fiber: suspends until `fd` polls one of `events` or
+    // `timeout_ms` passed, without a thread (the loop watches the fd).
+    // Returns the poll revents, 0 on timeout. Outside a fiber, polls inline.
+    short wait_fd(int fd, short events, int timeout_ms);
+
     // The eventfd the loop polls; readable when blocked fibers can resume.
     int completion_fd() const { return done_fd_.get(); }
+    // The epoll set of descriptors fibers wait on; the loop polls it too.
+    int wait_set_fd() const { return wait_ep_.get(); }
+    // Resumes fibers whose descriptors became ready. Call when wait_set_fd is readable.
+    void on_fds_ready();
+    // Resumes fibers whose wait timed out; returns ms until the next
+    // deadline (-1: none). Call on every turn of the loop.
+    int on_timers();
 
     // Resumes every fiber whose work finished. Call when completion_fd is readable.
     void on_completion();
@@ -51,7 +63,9 @@ private:
         Fiber* fiber;
         long result = 0;
     };
+    struct FdWait;
     void worker_main();
+    void suspend_current();
     void resume(Fiber* f);
 
     std::vector<std::thread> workers_;
@@ -61,6 +75,8 @@ private:
     std::deque<Job*> done_;
     bool stopping_ = false;
     Fd done_fd_;
+    Fd wait_ep_;
+    std::vector<FdWait*> fd_waits_;
     Fiber* current_ = nullptr;
     uint64_t yields_ = 0;
 };

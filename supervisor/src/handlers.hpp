@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -21,6 +22,11 @@
 #include "notify.hpp"
 #include "tasks.hpp"
 #include "view.hpp"
+
+namespace hsbox::netstack {
+class SocketEngine;
+class Stack;
+}  // namespace hsbox::netstack
 
 namespace hsbox::supervisor {
 
@@ -77,6 +83,10 @@ struct Space {
     CredSwitch* creds = nullptr;
     IpcState ipc;
     SymlinkPlaceholders symlinks;
+    // A portspace's network: its emulated sockets, and the tunnels (null when
+    // it has none: every destination is unreachable). Both null in a server space.
+    netstack::SocketEngine* net = nullptr;
+    const netstack::Stack* stack = nullptr;
 };
 
 // One notification being handled.
@@ -113,6 +123,9 @@ Reply handle_path(Call& c);      // handlers_fs.cpp
 Reply handle_process(Call& c);   // handlers_process.cpp
 Reply handle_socket(Call& c);    // handlers_socket.cpp
 Reply handle_ipc(Call& c);       // handlers_ipc.cpp
+// In a portspace: socket() of an IP family, and any call on an emulated
+// socket. nullopt when the descriptor is not an emulated socket.
+std::optional<Reply> handle_portspace_socket(Call& c);  // handlers_net.cpp
 
 // Releases what the space created in host-global namespaces (SysV ids, queues).
 void release_ipc(IpcState& ipc);

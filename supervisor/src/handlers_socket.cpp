@@ -51,6 +51,11 @@ Result<Address> take_address(Call& c, uint64_t ptr, uint64_t len, Use use) {
     if (len < sizeof(sa_family_t)) return Error{EINVAL, "sockaddr too short"};
     if (!read_memory(c.n.pid, ptr, &a.ss, len)) return Error{EFAULT, "sockaddr"};
     a.len = static_cast<socklen_t>(len);
+    if (c.space.net && (a.ss.ss_family == AF_INET || a.ss.ss_family == AF_INET6)) {
+        // A portspace's IP sockets are all emulated: an IP address on any
+        // other socket (one passed in from outside) goes nowhere (invariant 5).
+        return Error{use == Use::Bind ? EADDRNOTAVAIL : ENETUNREACH, "no host network in a portspace"};
+    }
     if (a.ss.ss_family != AF_UNIX) return a;
 
     auto* un = reinterpret_cast<sockaddr_un*>(&a.ss);
@@ -124,22 +129,9 @@ Reply do_bind_connect(Call& c, Use use) {
 
 // Copies an iovec array's data out of the target into one buffer.
 Result<std::vector<char>> gather(Call& c, uint64_t iov_ptr, uint64_t count) {
-    if (count > IOV_MAX) return Error{EMSGSIZE, "iovec count"};
-    std::vector<iovec> iov(count);
-    if (count && !read_memory(c.n.pid, iov_ptr, iov.data(), count * sizeof(iovec))) return Error{EFAULT, "iovec"};
-    size_t total = 0;
-    for (auto& v : iov) {
-        total += v.iov_len;
-        if (total > kMaxData) return Error{EMSGSIZE, "send too large for the supervisor to copy"};
-    }
-    std::vector<char> data(total);
-    size_t off = 0;
-    for (auto& v : iov) {
-        if (!read_memory(c.n.pid, reinterpret_cast<uint64_t>(v.iov_base), data.data() + off, v.iov_len))
-            return Error{EFAULT, "iovec data"};
-        off += v.iov_len;
-    }
-    return data;
+    auto iov = read_iovecs(c.n.pid, iov_ptr, count, kMaxData);
+    if (!iov) return iov.code() == EMSGSIZE ? Error{EMSGSIZE, "send too large for the supervisor to copy"} : iov.error();
+    return supervisor::gather(c.n.pid, *iov);
 }
 
 // Control messages: SCM_RIGHTS descriptors are the target's; translate them.
@@ -250,12 +242,30 @@ Reply do_sendmmsg(Call& c) {
 }  // namespace
 
 Reply handle_socket(Call& c) {
+    if (c.space.net) {
+        if (auto r = handle_portspace_socket(c)) return std::move(*r);
+    }
     switch (c.nr()) {
         case SYS_bind: return do_bind_connect(c, Use::Bind);
         case SYS_connect: return do_bind_connect(c, Use::Connect);
         case SYS_sendto: return do_sendto(c);
         case SYS_sendmsg: return do_sendmsg(c);
         case SYS_sendmmsg: return do_sendmmsg(c);
+        // Notified in a portspace for its emulated sockets; on any other
+        // socket the kernel answers. Safe to continue: these act only on a
+        // socket the process holds, and a descriptor swapped meanwhile for a
+        // bridge end would show the process nothing but its own unix socket.
+        case SYS_listen:
+        case SYS_accept:
+        case SYS_accept4:
+        case SYS_getsockname:
+        case SYS_getpeername:
+        case SYS_shutdown:
+        case SYS_setsockopt:
+        case SYS_getsockopt:
+        case SYS_recvfrom:
+        case SYS_recvmsg:
+        case SYS_recvmmsg: return Reply::cont();
     }
     return Reply::err(ENOSYS);
 }

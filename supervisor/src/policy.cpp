@@ -9,6 +9,7 @@
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -141,6 +142,14 @@ Action family_default(Family f) {
 }
 
 constexpr std::string_view kSocketNotify[] = {"connect", "bind", "sendmsg", "sendmmsg"};
+// In a portspace, also every call that acts on an emulated socket's state
+// (the space end of its bridge is a unix socket: natively these would answer
+// for that) and every receive that reports a source address. socket() is
+// notified except for AF_UNIX (an argument rule below); recvfrom only with
+// an address buffer. socketpair stays native: it makes AF_UNIX pairs only.
+constexpr std::string_view kPortspaceNotify[] = {"socket",      "listen",      "accept",     "accept4",
+                                                 "getsockname", "getpeername", "shutdown",   "setsockopt",
+                                                 "getsockopt",  "recvfrom",    "recvmsg",    "recvmmsg"};
 
 struct CtxDeleter {
     void operator()(scmp_filter_ctx c) const { seccomp_release(c); }
@@ -158,16 +167,20 @@ uint32_t to_scmp(const Action& a) {
 
 }  // namespace
 
-Action policy_for(const SyscallInfo& s) {
+Action policy_for(const SyscallInfo& s, SpaceKind kind) {
     for (const auto& e : kExceptions)
         if (e.name == s.name) return e.action;
-    if (s.family == Family::Socket)
+    if (s.family == Family::Socket) {
         for (auto n : kSocketNotify)
             if (n == s.name) return notify();
+        if (kind == SpaceKind::Portspace)
+            for (auto n : kPortspaceNotify)
+                if (n == s.name) return notify();
+    }
     return family_default(s.family);
 }
 
-Result<std::vector<uint8_t>> build_filter_program() {
+Result<std::vector<uint8_t>> build_filter_program(SpaceKind kind) {
     std::unique_ptr<void, CtxDeleter> holder(seccomp_init(SCMP_ACT_ERRNO(ENOSYS)));
     scmp_filter_ctx ctx = holder.get();
     if (!ctx) return Error{ENOMEM, "seccomp_init"};
@@ -185,7 +198,7 @@ Result<std::vector<uint8_t>> build_filter_program() {
     };
 
     for (auto* s = syscall_table_begin(); s != syscall_table_end(); ++s) {
-        Action a = policy_for(*s);
+        Action a = policy_for(*s, kind);
         if (s->nr == SYS_clone) {
             // Namespaces and untraced children are refused; a CLONE_VM child
             // that is neither a thread nor a vfork child would share memory
@@ -212,12 +225,21 @@ Result<std::vector<uint8_t>> build_filter_program() {
             if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &ok); !st) return st.error();
             continue;
         }
-        if (s->nr == SYS_sendto) {
-            // Without an address sendto is send() on a connected socket.
+        if (s->nr == SYS_sendto || (s->nr == SYS_recvfrom && a.kind == Action::Notify)) {
+            // Without an address sendto is send() on a connected socket, and
+            // recvfrom is recv(): native.
             scmp_arg_cmp none = SCMP_A4(SCMP_CMP_EQ, 0);
             scmp_arg_cmp some = SCMP_A4(SCMP_CMP_NE, 0);
             if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &none); !st) return st.error();
             if (auto st = add(SCMP_ACT_NOTIFY, s->nr, 1, &some); !st) return st.error();
+            continue;
+        }
+        if (s->nr == SYS_socket && a.kind == Action::Notify) {
+            // Unix sockets are the kernel's; every other family is emulated or refused.
+            scmp_arg_cmp unix_domain = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+            scmp_arg_cmp other = SCMP_A0(SCMP_CMP_NE, AF_UNIX);
+            if (auto st = add(SCMP_ACT_ALLOW, s->nr, 1, &unix_domain); !st) return st.error();
+            if (auto st = add(SCMP_ACT_NOTIFY, s->nr, 1, &other); !st) return st.error();
             continue;
         }
         if (a.kind == Action::Errno && a.error == ENOSYS) continue;  // the default

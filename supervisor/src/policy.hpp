@@ -19,10 +19,15 @@ struct Action {
     bool operator==(const Action&) const = default;
 };
 
+// Which kind of space the filter is for. A portspace has no host network:
+// every socket call that could create, name or describe an IP socket is
+// notified, so that its sockets are the emulated ones (netstack/sockets).
+enum class SpaceKind : uint8_t { Server, Portspace };
+
 // What the filter does with `s` before any argument check.
-Action policy_for(const SyscallInfo& s);
+Action policy_for(const SyscallInfo& s, SpaceKind kind = SpaceKind::Server);
 
 // Compiles the whole policy. Returns the BPF program as raw sock_filter bytes.
-Result<std::vector<uint8_t>> build_filter_program();
+Result<std::vector<uint8_t>> build_filter_program(SpaceKind kind = SpaceKind::Server);
 
 }  // namespace hsbox::supervisor

@@ -29,6 +29,8 @@
 #include "fibers.hpp"
 #include "handlers.hpp"
 #include "hsbox/log.hpp"
+#include "hsbox/netstack/sockets.hpp"
+#include "hsbox/netstack/stack.hpp"
 #include "hsbox/supervisor/space.hpp"
 #include "notify.hpp"
 #include "policy.hpp"
@@ -204,6 +206,7 @@ private:
     void send(const seccomp_notif& n, Reply r);
     void forward_signal(const signalfd_siginfo& si);
     void report_exec_failure();
+    void report_network();
     void cleanup();
 
     SpaceOptions opts_;
@@ -221,6 +224,9 @@ private:
     Fd sigfd_;
     bool addfd_send_ = true;
     int stop_requests_ = 0;
+    // A portspace's network; the engine goes before the stack it uses.
+    std::unique_ptr<netstack::Stack> stack_;
+    std::unique_ptr<netstack::SocketEngine> net_;
 };
 
 Status Supervisor::prepare() {
@@ -276,6 +282,19 @@ Status Supervisor::prepare() {
         return Fd(dup);
     });
 
+    if (opts_.portspace) {
+        if (opts_.tunnel) {
+            auto stack = netstack::Stack::start(*opts_.tunnel);
+            if (!stack) return Error{stack.code(), "tunnel " + opts_.tunnel->path + ": " + stack.error().context};
+            stack_ = std::move(*stack);
+        }
+        auto net = netstack::SocketEngine::create(stack_.get());
+        if (!net) return net.error();
+        net_ = std::move(*net);
+        space_.net = net_.get();
+        space_.stack = stack_.get();
+    }
+
     space_.name = opts_.name;
     space_.view = view_.get();
     space_.fibers = &fibers_;
@@ -291,7 +310,7 @@ Status Supervisor::prepare() {
 }
 
 Status Supervisor::start_child() {
-    auto prog = build_filter_program();
+    auto prog = build_filter_program(opts_.portspace ? SpaceKind::Portspace : SpaceKind::Server);
     if (!prog) return prog.error();
     char cwdbuf[PATH_MAX];
     std::string cwd = view_->root();
@@ -413,6 +432,7 @@ void Supervisor::serve() {
     watch(notifier_->fd());
     watch(sigfd_.get());
     watch(fibers_.completion_fd());
+    watch(fibers_.wait_set_fd());
     watch(exec_report_.get());
     auto drain_signals = [&] {
         signalfd_siginfo si;
@@ -430,8 +450,9 @@ void Supervisor::serve() {
             drain_signals();
             continue;
         }
+        int next_timer = fibers_.on_timers();
         epoll_event evs[16];
-        int n = ::epoll_wait(ep.get(), evs, 16, 1000);
+        int n = ::epoll_wait(ep.get(), evs, 16, next_timer >= 0 && next_timer < 1000 ? next_timer : 1000);
         if (n < 0 && errno != EINTR) break;
         for (int i = 0; i < n; ++i) {
             int fd = evs[i].data.fd;
@@ -447,6 +468,8 @@ void Supervisor::serve() {
                 if (notifier_->receive(notif)) dispatch(notif);
             } else if (fd == fibers_.completion_fd()) {
                 if (!tasks_->world_stopped()) fibers_.on_completion();
+            } else if (fd == fibers_.wait_set_fd()) {
+                if (!tasks_->world_stopped()) fibers_.on_fds_ready();
             } else if (fd == exec_report_.get()) {
                 report_exec_failure();
                 ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, fd, nullptr);
@@ -465,8 +488,27 @@ void Supervisor::report_exec_failure() {
     if (r == 0 || r == sizeof err) exec_report_.reset();
 }
 
+void Supervisor::report_network() {
+    if (!net_) return;
+    const auto& sc = net_->counters();
+    uint64_t tunnel_drops = stack_ ? stack_->counters().total_drops() : 0;
+    LOG_DEBUG("portspace %s sockets:\n%s", opts_.name.c_str(), sc.to_text().c_str());
+    if (stack_) LOG_DEBUG("portspace %s tunnel:\n%s", opts_.name.c_str(), stack_->counters().to_text().c_str());
+    // Nothing is lost silently: what was dropped is reported once, at the end.
+    if (sc.total_drops() || tunnel_drops)
+        std::fprintf(stderr,
+                     "hsbox: portspace %s dropped: %llu tunnel packets (failed authentication, replay, unknown SPI, "
+                     "...), %llu datagrams (receive buffer full), %llu unsendable datagrams, %llu connections "
+                     "(accept queue full); HSBOX_LOG=debug lists every counter\n",
+                     opts_.name.c_str(), static_cast<unsigned long long>(tunnel_drops),
+                     static_cast<unsigned long long>(sc.udp_rx_dropped.load()),
+                     static_cast<unsigned long long>(sc.udp_tx_unaddressed.load() + sc.udp_tx_failed.load()),
+                     static_cast<unsigned long long>(sc.accept_overflow.load()));
+}
+
 void Supervisor::cleanup() {
     if (tasks_) tasks_->kill_all();
+    report_network();
     release_ipc(space_.ipc);
     view_.reset();
     if (!state_dir_.empty()) {

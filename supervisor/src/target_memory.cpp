@@ -2,6 +2,8 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
+#include <climits>
 #include <cstring>
 
 namespace hsbox::supervisor {
@@ -49,6 +51,44 @@ Result<std::string> read_string(pid_t pid, uint64_t addr, size_t max) {
         addr += static_cast<uint64_t>(n);
     }
     return Error{ENAMETOOLONG, "read target string"};
+}
+
+Result<std::vector<iovec>> read_iovecs(pid_t pid, uint64_t addr, uint64_t count, size_t max_total) {
+    if (count > IOV_MAX) return Error{EMSGSIZE, "iovec count"};
+    std::vector<iovec> iov(count);
+    if (count)
+        if (auto st = read_memory(pid, addr, iov.data(), count * sizeof(iovec)); !st) return st.error();
+    size_t total = 0;
+    for (auto& v : iov) {
+        if (v.iov_len > max_total || total + v.iov_len > max_total) return Error{EMSGSIZE, "iovec lengths"};
+        total += v.iov_len;
+    }
+    return iov;
+}
+
+Result<std::vector<char>> gather(pid_t pid, const std::vector<iovec>& iov) {
+    size_t total = 0;
+    for (auto& v : iov) total += v.iov_len;
+    std::vector<char> data(total);
+    size_t off = 0;
+    for (auto& v : iov) {
+        if (auto st = read_memory(pid, reinterpret_cast<uint64_t>(v.iov_base), data.data() + off, v.iov_len); !st)
+            return st.error();
+        off += v.iov_len;
+    }
+    return data;
+}
+
+Status scatter(pid_t pid, const std::vector<iovec>& iov, const void* data, size_t len) {
+    const char* p = static_cast<const char*>(data);
+    for (auto& v : iov) {
+        if (!len) break;
+        size_t n = std::min(len, v.iov_len);
+        if (auto st = write_memory(pid, reinterpret_cast<uint64_t>(v.iov_base), p, n); !st) return st;
+        p += n;
+        len -= n;
+    }
+    return {};
 }
 
 }  // namespace hsbox::supervisor

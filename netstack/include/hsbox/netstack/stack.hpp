@@ -23,6 +23,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "hsbox/fd.hpp"
 #include "hsbox/netstack/esp.hpp"
@@ -59,7 +60,14 @@ public:
     // IPv4-mapped IPv6 addresses are judged as the IPv4 address.
     Status check_destination(const sockaddr* addr, socklen_t len) const;
 
+    // This space's inner addresses (from the tunnel file).
+    const std::vector<InnerAddress>& local_addresses() const;
+
     const TunnelCounters& counters() const;
+
+    // Starts lwIP's thread once per process (Stack::start does it too); for
+    // users of lwIP without a tunnel, such as a portspace with none.
+    static void init_lwip();
     // The UDP port the tunnel socket (the one it sends from) is bound to.
     uint16_t udp_port() const;
 

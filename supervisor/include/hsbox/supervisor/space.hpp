@@ -4,9 +4,11 @@
 // it exits, and returns its wait status.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "hsbox/netstack/tunnel_config.hpp"
 #include "hsbox/result.hpp"
 
 namespace hsbox::supervisor {
@@ -18,6 +20,10 @@ struct SpaceOptions {
     std::vector<std::string> shared;        // host paths to keep visible under hidden ones
     std::vector<std::string> share_sockets; // host unix sockets the space may connect to
     bool hide_home = true;                  // hide $HOME and $XDG_RUNTIME_DIR
+    // A portspace: no host network; IP sockets are emulated over its own
+    // TCP/IP stack, whose only links are the tunnels (none without `tunnel`).
+    bool portspace = false;
+    std::optional<netstack::TunnelConfig> tunnel;  // loaded tunnel file (portspace only)
     std::vector<std::string> argv;          // the command
 };
 
