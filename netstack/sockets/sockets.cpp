@@ -19,11 +19,13 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <deque>
 #include <thread>
@@ -35,6 +37,7 @@
 extern "C" {
 #include <lwip/ip_addr.h>
 #include <lwip/pbuf.h>
+#include <lwip/priv/tcp_priv.h>
 #include <lwip/tcp.h>
 #include <lwip/tcpip.h>
 #include <lwip/udp.h>
@@ -1115,6 +1118,30 @@ DatagramSource SocketEngine::source_of(ino_t ino, const uint8_t* data, size_t le
     }
     ++impl_->counters.source_unknown;
     return r;
+}
+
+bool SocketEngine::drain(int limit_ms) {
+    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+    for (;;) {
+        bool busy = false;
+        {
+            CoreLock lock;
+            for (auto& [id, s] : impl_->socks) {
+                if (s->type != SOCK_STREAM || s->state != Impl::State::Connected) continue;
+                int queued = 0;
+                if (s->stage_off < s->stage.size() ||
+                    (::ioctl(s->host.get(), FIONREAD, &queued) == 0 && queued > 0))
+                    busy = true;
+            }
+            // Closed sockets live on in lwIP until their data and FIN are acknowledged.
+            for (tcp_pcb* p = tcp_active_pcbs; p && !busy; p = p->next)
+                if (p->unsent || p->unacked || p->state == FIN_WAIT_1 || p->state == CLOSING || p->state == LAST_ACK)
+                    busy = true;
+        }
+        if (!busy) return true;
+        if (std::chrono::steady_clock::now() >= until) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
 }
 
 const SocketCounters& SocketEngine::counters() const { return impl_->counters; }

@@ -490,6 +490,11 @@ void Supervisor::report_exec_failure() {
 
 void Supervisor::report_network() {
     if (!net_) return;
+    // Like the kernel after a process exits: what the space wrote still goes out.
+    constexpr int kDrainMs = 30000;
+    if (!net_->drain(kDrainMs))
+        std::fprintf(stderr, "hsbox: portspace %s: data still unsent after %d s at exit was discarded\n",
+                     opts_.name.c_str(), kDrainMs / 1000);
     const auto& sc = net_->counters();
     uint64_t tunnel_drops = stack_ ? stack_->counters().total_drops() : 0;
     LOG_DEBUG("portspace %s sockets:\n%s", opts_.name.c_str(), sc.to_text().c_str());

@@ -120,6 +120,11 @@ public:
     // length `len`) came from. `peek`: it stays queued (MSG_PEEK).
     DatagramSource source_of(ino_t ino, const uint8_t* data, size_t len, bool peek);
 
+    // When the space's processes are gone: waits (at most `limit_ms`) until
+    // what they wrote has left and been acknowledged, as the kernel keeps
+    // sending after a process exits. Returns false if data was still waiting.
+    bool drain(int limit_ms);
+
     const SocketCounters& counters() const;
 
 private:
