@@ -831,7 +831,27 @@ Result<SocketAddress> SocketEngine::sockname(ino_t ino) const {
         if (!s->pcb) return to_sockaddr(s->domain, nullptr, 0);
         return to_sockaddr(s->domain, &s->pcb->local_ip, s->pcb->local_port);
     }
-    return to_sockaddr(s->domain, &s->upcb->local_ip, s->upcb->local_port);
+    ip_addr_t local = s->upcb->local_ip;
+    if (s->udp_connected && ip_addr_isany(&local) && impl_->stack) {
+        // Bound to the wildcard but connected: the address a packet to the
+        // peer leaves from, as Linux reports it (ours of the peer's family).
+        for (auto& a : impl_->stack->local_addresses()) {
+            if (a.family == AF_INET && IP_IS_V4(&s->upcb->remote_ip)) {
+                uint32_t v4;
+                std::memcpy(&v4, a.bytes.data(), 4);
+                ip_addr_set_ip4_u32_val(local, v4);
+                break;
+            }
+            if (a.family == AF_INET6 && IP_IS_V6(&s->upcb->remote_ip)) {
+                ip6_addr_t a6;
+                std::memcpy(a6.addr, a.bytes.data(), 16);
+                ip6_addr_clear_zone(&a6);
+                ip_addr_copy_from_ip6(local, a6);
+                break;
+            }
+        }
+    }
+    return to_sockaddr(s->domain, &local, s->upcb->local_port);
 }
 
 Result<SocketAddress> SocketEngine::peername(ino_t ino) const {

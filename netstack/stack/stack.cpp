@@ -252,7 +252,11 @@ Result<std::unique_ptr<Stack>> Stack::start(const TunnelConfig& config, StackSoc
     if (v4 > 1) return Error{EINVAL, config.path + ": lwIP's interface holds one IPv4 address; give at most one"};
     if (config.local_addresses.size() - size_t(v4) > LWIP_IPV6_NUM_ADDRESSES)
         return Error{EINVAL, config.path + ": too many IPv6 addresses"};
-    auto t = Tunnel::create(config.local_addresses, config.tunnel_peers());
+    // Keys are static: this run's epoch keeps its IVs apart from every earlier run's.
+    auto peers = config.tunnel_peers();
+    uint32_t epoch = Tunnel::fresh_epoch();
+    for (auto& p : peers) p.epoch = epoch;
+    auto t = Tunnel::create(config.local_addresses, std::move(peers));
     if (!t) return t.error();
     im.tunnel = std::move(*t);
 

@@ -10,7 +10,10 @@
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 namespace hsbox::netstack {
 
@@ -24,10 +27,6 @@ void store_be32(uint8_t* p, uint32_t v) {
     p[1] = uint8_t(v >> 16);
     p[2] = uint8_t(v >> 8);
     p[3] = uint8_t(v);
-}
-void store_be64(uint8_t* p, uint64_t v) {
-    store_be32(p, uint32_t(v >> 32));
-    store_be32(p + 4, uint32_t(v));
 }
 
 int hex_value(char c) {
@@ -246,12 +245,26 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(std::vector<InnerAddress> local,
         s.out = std::make_unique<GcmCipher>(p.key_out);
         s.salt_out = p.key_out.salt;
         s.next_seq = p.first_seq_out;
+        s.epoch_out = p.epoch;
         s.spi_in = p.spi_in;
         s.in = std::make_unique<GcmCipher>(p.key_in);
         s.salt_in = p.key_in.salt;
         t->peers_.push_back(std::move(s));
     }
     return t;
+}
+
+uint32_t Tunnel::fresh_epoch() {
+    using namespace std::chrono;
+    constexpr int64_t k2020 = 1577836800;  // 2020-01-01T00:00:00Z
+    auto quarters = [] {
+        auto now = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+        return (now / 250) - k2020 * 4;
+    };
+    int64_t start = quarters();
+    int64_t q;
+    while ((q = quarters()) == start) std::this_thread::sleep_for(milliseconds(5));
+    return static_cast<uint32_t>(std::clamp<int64_t>(q, 1, 0xffffffff));
 }
 
 long Tunnel::find_peer(const InnerAddress& dst) const {
@@ -284,7 +297,10 @@ Result<size_t> Tunnel::seal(size_t peer, const uint8_t* inner, size_t len, uint8
     uint64_t seq = p.next_seq++;
     store_be32(out, p.spi_out);
     store_be32(out + 4, uint32_t(seq));
-    store_be64(out + 8, seq);  // explicit IV = the counter: unique per key
+    // Explicit IV = epoch ‖ sequence number: unique per key within a run by
+    // the counter, across runs by the epoch.
+    store_be32(out + 8, p.epoch_out);
+    store_be32(out + 12, uint32_t(seq));
     uint8_t* body = out + kEspHeaderLen + kEspIvLen;
     std::memmove(body, inner, len);
     for (size_t i = 0; i < pad; ++i) body[len + i] = uint8_t(i + 1);

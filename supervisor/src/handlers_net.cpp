@@ -186,8 +186,15 @@ Reply do_getsockopt(Call& c, Emulated& e) {
 // own send would have.
 Result<long> send_data(Call& c, Emulated& e, const std::vector<char>& data, const netstack::SocketAddress* to,
                        int flags) {
-    if (to && e.type == SOCK_DGRAM) {
+    // Any address is judged first: nothing but a tunnel peer is reachable.
+    if (to)
         if (auto st = check_destination(c, *to); !st) return st.error();
+    if (to && e.type == SOCK_STREAM && !c.space.net->peername(e.ino)) {
+        // Linux: EPIPE (and SIGPIPE) for data on a stream socket not connected.
+        if (!(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
+        return Error{EPIPE, "send on an unconnected stream socket"};
+    }
+    if (to && e.type == SOCK_DGRAM) {
         auto n = c.space.net->sendto(e.ino, data.data(), data.size(), reinterpret_cast<const sockaddr*>(&to->ss),
                                      to->len);
         if (!n) return n.error();

@@ -126,7 +126,7 @@ TEST_CASE("IPv4 and IPv6 inner packets of every padding length round-trip", "[es
     CHECK(p.b->counters().tx_packets == 140);
 }
 
-TEST_CASE("the explicit IV is the send counter and never repeats", "[esp]") {
+TEST_CASE("the explicit IV is the epoch and the send counter and never repeats", "[esp]") {
     Pair p;
     std::set<Bytes> ivs;
     Bytes inner = ipv4_udp("10.77.0.2", "10.77.0.1", 10);
@@ -135,6 +135,41 @@ TEST_CASE("the explicit IV is the send counter and never repeats", "[esp]") {
         Bytes iv(d.begin() + 8, d.begin() + 16);
         CHECK(ivs.insert(iv).second);
         CHECK(iv == Bytes{0, 0, 0, 0, uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)});
+    }
+}
+
+// A sender restarted with the same static key starts its sequence numbers
+// again at 1. Its new epoch keeps the GCM nonces (salt ‖ IV) apart from the
+// earlier run's. The long-running receiver still treats the repeated sequence
+// numbers as replays: static keys have no rekeying (docs/netstack.md).
+TEST_CASE("a restarted sender never repeats an IV; its old sequence numbers are replays", "[esp][invariant7]") {
+    GcmKey ab = key(0x10), ba = key(0x40, 32);
+    auto receiver = Tunnel::create({addr("10.77.0.1")}, {{{addr("10.77.0.2")}, 0x1001, 0x2001, ba, ab, 1, 0}});
+    REQUIRE(receiver.ok());
+    auto sender_run = [&](uint32_t epoch) {
+        TunnelPeer to_a{{addr("10.77.0.1")}, 0x2001, 0x1001, ab, ba, 1, epoch};
+        return std::move(Tunnel::create({addr("10.77.0.2")}, {to_a}).value());
+    };
+    Bytes inner = ipv4_udp("10.77.0.2", "10.77.0.1", 10);
+    auto seal = [&](Tunnel& t) {
+        Bytes out(inner.size() + kEspOverhead);
+        out.resize(t.seal(0, inner.data(), inner.size(), out.data(), out.size()).value());
+        return out;
+    };
+    uint32_t e1 = Tunnel::fresh_epoch(), e2 = Tunnel::fresh_epoch();
+    CHECK(e2 > e1);
+    auto run1 = sender_run(e1);
+    std::set<Bytes> ivs;
+    for (int i = 0; i < 10; ++i) {
+        Bytes d = seal(*run1);
+        ivs.insert(Bytes(d.begin() + 8, d.begin() + 16));
+        CHECK((*receiver)->open(d.data(), d.size()).ok);
+    }
+    auto run2 = sender_run(e2);  // same key, sequence numbers from 1 again
+    for (int i = 0; i < 10; ++i) {
+        Bytes d = seal(*run2);
+        CHECK(ivs.insert(Bytes(d.begin() + 8, d.begin() + 16)).second);  // no nonce reuse
+        CHECK((*receiver)->open(d.data(), d.size()).drop == Drop::Replay);
     }
 }
 

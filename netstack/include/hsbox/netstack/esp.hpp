@@ -157,6 +157,13 @@ struct TunnelPeer {
     uint32_t spi_in = 0, spi_out = 0;
     GcmKey key_in, key_out;
     uint32_t first_seq_out = 1;  // the next sequence number to send (tests start near 2^32)
+    // The sender's epoch: the high half of every explicit IV we send (the
+    // low half is the sequence number). Keys are static, so a restarted
+    // sender starts its sequence numbers again at 1: a new epoch keeps its IVs
+    // (GCM nonces) from repeating under the same key. Use Tunnel::fresh_epoch().
+    // (Receivers cannot read anything into an IV: RFC 4106 lets peers choose
+    // them freely, and scapy, like many, picks them at random.)
+    uint32_t epoch = 0;
 };
 
 // A datagram that authenticated: the decrypted inner packet, inside the buffer
@@ -175,6 +182,12 @@ public:
     // one of them). Peers must have distinct spi_in. Returns EINVAL otherwise.
     static Result<std::unique_ptr<Tunnel>> create(std::vector<InnerAddress> local,
                                                   std::vector<TunnelPeer> peers);
+
+    // An epoch no earlier run on this host can have used: the current time in
+    // quarter seconds since 2020, taken after waiting for the next quarter
+    // second to begin (so two runs one after the other never share one).
+    // Monotonic as long as the wall clock does not step back; lasts until 2054.
+    static uint32_t fresh_epoch();
 
     size_t peer_count() const { return peers_.size(); }
     const std::vector<InnerAddress>& peer_addresses(size_t i) const { return peers_[i].addresses; }
@@ -210,6 +223,7 @@ private:
         std::unique_ptr<GcmCipher> out;
         std::array<uint8_t, 4> salt_out;
         uint64_t next_seq;  // 64-bit so that "exhausted" is representable
+        uint32_t epoch_out;
         uint32_t spi_in;
         std::unique_ptr<GcmCipher> in;
         std::array<uint8_t, 4> salt_in;
