@@ -48,3 +48,26 @@ TEST_CASE("the whole policy compiles to a BPF program") {
     REQUIRE(prog->size() / 8 > 100);
     REQUIRE(prog->size() / 8 < 65536);
 }
+
+TEST_CASE("a portspace notifies every call that makes, names or describes an IP socket") {
+    auto port = [](int nr) { return policy_for(*syscall_info(nr), SpaceKind::Portspace); };
+    for (int nr : {SYS_socket, SYS_bind, SYS_connect, SYS_listen, SYS_accept, SYS_accept4, SYS_getsockname,
+                   SYS_getpeername, SYS_shutdown, SYS_setsockopt, SYS_getsockopt, SYS_sendmsg, SYS_sendmmsg,
+                   SYS_recvfrom, SYS_recvmsg, SYS_recvmmsg}) {
+        INFO(syscall_info(nr)->name);
+        REQUIRE(port(nr).kind == Action::Notify);
+    }
+    // sendto (in both kinds) and recvfrom are notified by an argument rule
+    // only when they carry an address. Data on a connected socket and
+    // socketpair (unix only) stay native.
+    for (int nr : {SYS_read, SYS_write, SYS_readv, SYS_writev, SYS_socketpair, SYS_poll, SYS_epoll_wait})
+        REQUIRE(port(nr).kind == Action::Allow);
+    // A server space keeps its kernel sockets for these.
+    for (int nr : {SYS_socket, SYS_listen, SYS_accept4, SYS_getsockopt, SYS_recvmsg})
+        REQUIRE(of(nr).kind == Action::Allow);
+    auto prog = build_filter_program(SpaceKind::Portspace);
+    REQUIRE(prog.ok());
+    auto server = build_filter_program(SpaceKind::Server);
+    REQUIRE(server.ok());
+    REQUIRE(*prog != *server);
+}
