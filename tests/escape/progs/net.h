@@ -55,7 +55,8 @@ static __attribute__((unused)) int net_port(void) { return (int)env_ul("ESC_NET_
 /* Every host-side destination the driver listens at: loopback in all
  * spellings, the wildcards, and the host's own addresses. Returns the count. */
 static __attribute__((unused)) int net_host_targets(net_addr* out, int max) {
-    static const char* fixed[] = {"127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1", "0.0.0.0", "::"};
+    static const char* fixed[] = {"127.0.0.1", "127.0.0.2", "127.1.2.3", "::1", "::ffff:127.0.0.1", "::127.0.0.1",
+                                  "0.0.0.0", "::", "::ffff:0.0.0.0"};
     int n = 0, port = net_port();
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed && n < max; ++i) out[n++] = net_parse(fixed[i], port);
     char list[2048];
