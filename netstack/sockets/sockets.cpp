@@ -319,7 +319,8 @@ struct SocketEngine::Impl {
             }
         }
         if (!s.in && s.in_fin && !s.fin_delivered) {
-            ::shutdown(s.host.get(), SHUT_WR);  // the space reads EOF
+            // The space reads EOF; after a reset its writes fail too (EPIPE).
+            ::shutdown(s.host.get(), s.state == State::Failed ? SHUT_RDWR : SHUT_WR);
             s.fin_delivered = true;
         }
     }

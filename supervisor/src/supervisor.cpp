@@ -547,6 +547,13 @@ Result<int> run_space(const SpaceOptions& opts) {
     // SIGCHLD reaches the signalfd and none is lost to a worker thread.
     sigset_t old;
     ::pthread_sigmask(SIG_BLOCK, &handled_signals(), &old);
+    // A write to a bridge or pipe whose reader is gone must fail with EPIPE,
+    // not end the supervisor (blocked rather than ignored: the child's mask
+    // is reset before exec, an ignored disposition would be inherited).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    ::pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     Result<int> r = [&] {
         Supervisor s(opts);
         return s.run();
