@@ -16,7 +16,7 @@ namespace {
 
 constexpr const char* kUsage =
     "run [--name NAME] [--root DIR] [--hide PATH]... [--share PATH]... [--share-socket PATH]... "
-    "[--show-home] [--portspace [--tunnel FILE]] -- CMD [ARG...]";
+    "[--show-home] [--portspace [--tunnel FILE] [--stats FILE]] -- CMD [ARG...]";
 
 int cmd_run(int argc, char** argv) {
     supervisor::SpaceOptions opts;
@@ -35,7 +35,7 @@ int cmd_run(int argc, char** argv) {
         }
         if (a.empty() || a[0] != '-') break;
         if (a == "--name" || a == "--root" || a == "--hide" || a == "--share" || a == "--share-socket" ||
-            a == "--tunnel") {
+            a == "--tunnel" || a == "--stats") {
             const char* v = value(a.c_str());
             if (!v) return usage_error("run: %s needs a value", a.c_str());
             if (a == "--name") opts.name = v;
@@ -43,6 +43,7 @@ int cmd_run(int argc, char** argv) {
             if (a == "--hide") opts.hidden.push_back(v);
             if (a == "--share") opts.shared.push_back(v);
             if (a == "--share-socket") opts.share_sockets.push_back(v);
+            if (a == "--stats") opts.stats_file = v;
             if (a == "--tunnel") {
                 if (!tunnel_file.empty()) return usage_error("run: --tunnel given twice");
                 tunnel_file = v;
@@ -84,6 +85,8 @@ int cmd_run(int argc, char** argv) {
         if (!cfg) return usage_error("run: %s", cfg.error().context.c_str());
         opts.tunnel = std::move(*cfg);
     }
+    if (!opts.stats_file.empty() && !opts.portspace)
+        return usage_error("run: --stats needs --portspace (the counters are the portspace network's)");
     if (opts.portspace && !opts.share_sockets.empty())
         return usage_error("run: --share-socket in a portspace would hand it a host endpoint; not allowed");
 

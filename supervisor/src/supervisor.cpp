@@ -497,14 +497,17 @@ void Supervisor::report_network() {
                      opts_.name.c_str(), kDrainMs / 1000);
     const auto& sc = net_->counters();
     uint64_t tunnel_drops = stack_ ? stack_->counters().total_drops() : 0;
-    LOG_DEBUG("portspace %s sockets:\n%s", opts_.name.c_str(), sc.to_text().c_str());
-    if (stack_) LOG_DEBUG("portspace %s tunnel:\n%s", opts_.name.c_str(), stack_->counters().to_text().c_str());
+    std::string text = (stack_ ? stack_->counters().to_text() : std::string()) + sc.to_text();
+    LOG_DEBUG("portspace %s counters:\n%s", opts_.name.c_str(), text.c_str());
+    if (!opts_.stats_file.empty())
+        if (auto st = write_file_atomic(opts_.stats_file, text, 0600); !st)
+            std::fprintf(stderr, "hsbox: portspace %s: --stats: %s\n", opts_.name.c_str(), st.error().message().c_str());
     // Nothing is lost silently: what was dropped is reported once, at the end.
     if (sc.total_drops() || tunnel_drops)
         std::fprintf(stderr,
                      "hsbox: portspace %s dropped: %llu tunnel packets (failed authentication, replay, unknown SPI, "
                      "...), %llu datagrams (receive buffer full), %llu unsendable datagrams, %llu connections "
-                     "(accept queue full); HSBOX_LOG=debug lists every counter\n",
+                     "(accept queue full); --stats FILE lists every counter\n",
                      opts_.name.c_str(), static_cast<unsigned long long>(tunnel_drops),
                      static_cast<unsigned long long>(sc.udp_rx_dropped.load()),
                      static_cast<unsigned long long>(sc.udp_tx_unaddressed.load() + sc.udp_tx_failed.load()),

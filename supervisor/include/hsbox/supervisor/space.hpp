@@ -24,6 +24,7 @@ struct SpaceOptions {
     // TCP/IP stack, whose only links are the tunnels (none without `tunnel`).
     bool portspace = false;
     std::optional<netstack::TunnelConfig> tunnel;  // loaded tunnel file (portspace only)
+    std::string stats_file;  // portspace: tunnel and socket counters, written (atomically) at exit
     std::vector<std::string> argv;          // the command
 };
 
