@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -331,7 +332,9 @@ std::string knock(int port) {
 
 // Runs progs/NAME.c in a portspace (or, for the controls, natively in the
 // sandbox root) and records what the host saw.
-Observed observe(const std::string& prog, const std::vector<std::string>& args, bool native = false) {
+// `at_check` runs on the host while the program waits in net_handover().
+Observed observe(const std::string& prog, const std::vector<std::string>& args, bool native = false,
+                 const std::function<void()>& at_check = {}) {
     NetSandbox s(prog);
     Observed ob;
     int in_port = free_port();
@@ -354,6 +357,7 @@ Observed observe(const std::string& prog, const std::vector<std::string>& args, 
             if (auto it = host.find(i); it != host.end())
                 ob.in_host_tables += "inode " + std::to_string(i) + " in /proc/net/" + it->second + "; ";
         ob.inbound = knock(in_port);
+        if (at_check) at_check();
         if (::write(in_w, "go\n", 3) != 3) ob.checked = false;
     };
     if (native) {
@@ -384,8 +388,9 @@ std::string describe(const Observed& ob) {
 
 // Runs progs/NAME.c in a portspace: it must hold (exit 0, no ESCAPE), hold
 // no host socket, and nothing may reach the host listeners.
-Observed run_net(const std::string& prog, const std::vector<std::string>& args = {}) {
-    Observed ob = observe(prog, args);
+Observed run_net(const std::string& prog, const std::vector<std::string>& args = {},
+                 const std::function<void()>& at_check = {}) {
+    Observed ob = observe(prog, args, false, at_check);
     INFO(describe(ob));
     CHECK_FALSE(ob.r.timed_out);
     CHECK(ob.checked);
@@ -408,13 +413,10 @@ TEST_CASE("escape net: loopback, wildcard and host addresses on emulated sockets
     CHECK(o.peer_packets > 0);  // the control datagram to the peer left through the tunnel
 }
 
-// Known escape: sendto() with a destination on an unconnected emulated TCP
-// socket (with or without MSG_FASTOPEN) returns the byte count instead of
-// failing: handlers_net.cpp send_data() ignores the destination for TCP and
-// writes into the bridge, so a process is told it sent to 127.0.0.1 (nothing
-// reaches the host: the listeners stay empty). Linux fails (EPIPE) or, with
-// MSG_FASTOPEN, connects; invariant 5 wants ENETUNREACH.
-TEST_CASE("escape net: sendto a host address on an unconnected TCP socket", "[escape][net][known-escape]") {
+// sendto() with a destination on an unconnected TCP socket (Linux: EPIPE, or
+// with MSG_FASTOPEN a connect) must fail with ENETUNREACH too. (Was a known
+// escape until 2fd6da0: the destination was ignored and the data queued.)
+TEST_CASE("escape net: sendto a host address on an unconnected TCP socket", "[escape][net]") {
     run_net("net_loopback", {"tcp-sendto"});
 }
 
@@ -430,6 +432,27 @@ TEST_CASE("escape net: SIOCGIFCONF shows the host's interfaces", "[escape][net][
 
 TEST_CASE("escape net: SIOCSIFFLAGS on the host's interfaces", "[escape][net][known-escape]") {
     run_net("net_ioctl", {"set"});
+}
+
+// Known escape: /proc/net in a portspace is the host's: its interfaces,
+// routes, addresses, neighbours, TCP/UDP connections and unix socket paths.
+TEST_CASE("escape net: /proc/net shows the host's network", "[escape][net][known-escape]") {
+    run_net("net_procnet", {"read"});
+}
+
+// Known escape: as root, a portspace process writes the host's network
+// sysctls (/proc/sys/net is the host's). The program toggles the harmless
+// conf/lo/log_martians; we read the host's value while it waits, and put the
+// old value back whatever happened.
+TEST_CASE("escape net: writing the host's /proc/sys/net", "[escape][net][known-escape]") {
+    const std::string sysctl = "/proc/sys/net/ipv4/conf/lo/log_martians";
+    std::string before = slurp(sysctl), during;
+    run_net("net_procnet", {"sysctl"}, [&] { during = slurp(sysctl); });
+    if (slurp(sysctl) != before) {
+        std::ofstream(sysctl) << before;
+        FAIL("the host's " << sysctl << " was still changed after the run (restored)");
+    }
+    CHECK(during == before);
 }
 
 TEST_CASE("escape net: IP addresses on kernel-made unix sockets", "[escape][net]") { run_net("net_unix"); }

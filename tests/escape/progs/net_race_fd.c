@@ -1,7 +1,7 @@
 /* Trick: the descriptor changes under the supervisor. A thread dup2()s a
  * unix socket and an emulated IP socket (UDP, then nonblocking TCP) onto the
- * same fd number while the main thread calls connect (and for UDP sendto)
- * on that number towards 127.0.0.1/::1 (where the driver listens). Whatever object
+ * same fd number while the main thread calls connect and sendto on that
+ * number towards 127.0.0.1/::1 (where the driver listens). Whatever object
  * the supervisor sees, the call must fail (ENETUNREACH, or EAFNOSUPPORT) and
  * nothing may reach the host. */
 #include <pthread.h>
@@ -43,8 +43,7 @@ static void race(int type, const net_addr* host, double seconds, const char* wha
     int first_other = 0;
     double end = now() + seconds;
     while (now() < end) {
-        /* sendto with a destination on TCP is net_loopback's "tcp-sendto" case. */
-        long r = (type == SOCK_DGRAM && (calls & 1)) ? sendto(RACE_FD, "race", 4, MSG_DONTWAIT, (const struct sockaddr*)&host->ss, host->len)
+        long r = (calls & 1) ? sendto(RACE_FD, "race", 4, MSG_DONTWAIT, (const struct sockaddr*)&host->ss, host->len)
                              : connect(RACE_FD, (const struct sockaddr*)&host->ss, host->len);
         calls++;
         if (r >= 0) {
