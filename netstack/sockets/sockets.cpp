@@ -758,6 +758,13 @@ Status SocketEngine::connect(ino_t ino, int space_fd, const sockaddr* addr, sock
     if (auto st = from_sockaddr(s->domain, addr, len, false, &ip, &port); !st) return st;
     if (s->v6only && IP_IS_V4(&ip)) return Error{ENETUNREACH, "IPv4 destination on an IPv6-only socket"};
     if (port == 0) return Error{ECONNREFUSED, "port 0"};
+    // Bytes written before connect went nowhere on Linux (EPIPE): drop them,
+    // so that the stream starts with what is written from now on.
+    {
+        uint8_t junk[16384];
+        while (::read(s->host.get(), junk, sizeof junk) > 0) {
+        }
+    }
     // Gate the space end: fill its send buffer so that it polls writable only
     // once the handshake has ended (the filler is discarded then).
     static const uint8_t zeros[65536] = {};
