@@ -978,7 +978,8 @@ Status SocketEngine::setsockopt(ino_t ino, int space_fd, int level, int name, co
         if (auto st = need_int(); !st) return st;
         switch (name) {
             case IPV6_V6ONLY:
-                if (s->state != Impl::State::Fresh || (s->pcb && s->pcb->local_port) || (s->upcb && s->upcb->local_port))
+                if ((s->type == SOCK_STREAM && s->state != Impl::State::Fresh) || (s->pcb && s->pcb->local_port) ||
+                    (s->upcb && (s->upcb->local_port || s->udp_connected)))
                     return Error{EINVAL, "IPV6_V6ONLY after bind"};
                 s->v6only = v != 0;
                 return {};

@@ -194,6 +194,8 @@ Result<long> send_data(Call& c, Emulated& e, const std::vector<char>& data, cons
         if (!(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
         return Error{EPIPE, "send on an unconnected stream socket"};
     }
+    if (!to && e.type == SOCK_DGRAM && !c.space.net->peername(e.ino))
+        return Error{EDESTADDRREQ, "datagram without a destination"};
     if (to && e.type == SOCK_DGRAM) {
         auto n = c.space.net->sendto(e.ino, data.data(), data.size(), reinterpret_cast<const sockaddr*>(&to->ss),
                                      to->len);

@@ -165,6 +165,66 @@ uint32_t to_scmp(const Action& a) {
     return SCMP_ACT_KILL_PROCESS;
 }
 
+// Network-device configuration through any socket (SIOCADDRT 0x890B up to the
+// private ranges ending at 0x89FF) changes the host for a root process,
+// namespaces or not, and describes the host's interfaces to anyone. The
+// read-only ones a server sharing the host's network may use stay allowed in
+// a server space; a portspace has no host interfaces at all.
+constexpr uint32_t kSiocFirst = 0x890B, kSiocLast = 0x89FF;
+constexpr uint32_t kSiocReadOnly[] = {
+    0x8910 /* SIOCGIFNAME */,    0x8912 /* SIOCGIFCONF */,  0x8913 /* SIOCGIFFLAGS */, 0x8915 /* SIOCGIFADDR */,
+    0x8917 /* SIOCGIFDSTADDR */, 0x8919 /* SIOCGIFBRDADDR */, 0x891b /* SIOCGIFNETMASK */,
+    0x891d /* SIOCGIFMETRIC */,  0x8921 /* SIOCGIFMTU */,    0x8927 /* SIOCGIFHWADDR */, 0x8933 /* SIOCGIFINDEX */,
+    0x8935 /* SIOCGIFPFLAGS */,  0x8938 /* SIOCGIFCOUNT */,  0x8942 /* SIOCGIFTXQLEN */, 0x8970 /* SIOCGIFMAP */,
+};
+
+// The BPF prefix: TIOCSTI/TIOCLINUX (terminal input injection) and the
+// network-device ioctls above get EPERM; everything else falls through to
+// libseccomp's program. The kernel truncates the command to 32 bits: compare
+// the low word.
+std::vector<sock_filter> ioctl_prefix(SpaceKind kind) {
+    std::vector<uint32_t> allowed;
+    if (kind == SpaceKind::Server) allowed.assign(std::begin(kSiocReadOnly), std::end(kSiocReadOnly));
+    // Layout: [0..4) dispatch, then the comparisons, then "continue" (JA 1) and "deny".
+    std::vector<sock_filter> p;
+    auto stmt = [&](uint16_t code, uint32_t k) { p.push_back(BPF_STMT(code, k)); };
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch));
+    size_t arch_jump = p.size();
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 0));
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr));
+    size_t nr_jump = p.size();
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 0));
+    stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1]));
+    std::vector<size_t> to_deny, to_continue;  // jt of these jumps
+    for (uint32_t cmd : {static_cast<uint32_t>(TIOCSTI), static_cast<uint32_t>(TIOCLINUX)}) {
+        to_deny.push_back(p.size());
+        p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd, 0, 0));
+    }
+    size_t below = p.size();  // cmd < first: continue (jf)
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kSiocFirst, 0, 0));
+    to_continue.push_back(p.size());  // cmd > last: continue (jt)
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, kSiocLast, 0, 0));
+    for (uint32_t cmd : allowed) {
+        to_continue.push_back(p.size());
+        p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd, 0, 0));
+    }
+    size_t in_range_deny = p.size();
+    p.push_back(BPF_STMT(BPF_JMP | BPF_JA, 0));  // -> deny
+    size_t cont = p.size();
+    p.push_back(BPF_STMT(BPF_JMP | BPF_JA, 1));  // skip "deny": on to libseccomp's program
+    size_t deny = p.size();
+    p.push_back(BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM));
+    size_t end = p.size();
+    auto rel = [](size_t from, size_t to) { return static_cast<uint8_t>(to - from - 1); };
+    p[arch_jump].jf = rel(arch_jump, end);
+    p[nr_jump].jf = rel(nr_jump, end);
+    for (size_t j : to_deny) p[j].jt = rel(j, deny);
+    p[below].jf = rel(below, cont);
+    for (size_t j : to_continue) p[j].jt = rel(j, cont);
+    p[in_range_deny].k = static_cast<uint32_t>(deny - in_range_deny - 1);
+    return p;
+}
+
 }  // namespace
 
 Action policy_for(const SyscallInfo& s, SpaceKind kind) {
@@ -247,29 +307,19 @@ Result<std::vector<uint8_t>> build_filter_program(SpaceKind kind) {
     }
 
     // libseccomp lets an unconditional rule override conditional ones for
-    // the same syscall, so the two refused ioctl commands are checked by a
-    // short prefix of our own before its program (ioctl is allowed there).
-    // The kernel truncates the command to 32 bits: compare the low word.
-    const sock_filter prefix[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 7),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 5),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 1, 0),
-        BPF_STMT(BPF_JMP | BPF_JA, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
-    };
+    // the same syscall, so the refused ioctl commands are checked by a short
+    // prefix of our own before its program (ioctl is allowed there).
+    std::vector<sock_filter> prefix = ioctl_prefix(kind);
 
     int mfd = ::memfd_create("hsbox-bpf", MFD_CLOEXEC);
     if (mfd < 0) return last_error("memfd_create");
     Fd mem(mfd);
     if (int r = seccomp_export_bpf(ctx, mem.get()); r < 0) return Error{-r, "seccomp_export_bpf"};
     off_t size = ::lseek(mem.get(), 0, SEEK_END);
-    std::vector<uint8_t> prog(sizeof prefix + static_cast<size_t>(size));
-    std::memcpy(prog.data(), prefix, sizeof prefix);
-    if (::pread(mem.get(), prog.data() + sizeof prefix, static_cast<size_t>(size), 0) != size)
+    size_t head = prefix.size() * sizeof(sock_filter);
+    std::vector<uint8_t> prog(head + static_cast<size_t>(size));
+    std::memcpy(prog.data(), prefix.data(), head);
+    if (::pread(mem.get(), prog.data() + head, static_cast<size_t>(size), 0) != size)
         return last_error("read bpf");
     return prog;
 }

@@ -270,6 +270,7 @@ Status Supervisor::prepare() {
     }
     for (auto& h : opts_.hidden) vo.hidden.push_back(canonical(h));
     for (auto& s : opts_.shared) vo.shared.push_back(canonical(s));
+    vo.hide_host_network = opts_.portspace;
     auto view = SpaceView::create(std::move(vo), [this](pid_t p) { return tasks_ && tasks_->contains(p); });
     if (!view) return view.error();
     view_ = std::move(*view);

@@ -537,6 +537,18 @@ Result<Fd> SpaceView::open_proc(const Who& who, std::vector<std::string> comps, 
         return open_proc(who, std::move(next), flags, mode, depth + 1);
     }
     if (!is_number(c0)) {
+        // The host-wide part of /proc is read-only for a space: a root-run
+        // space must not write sysctls (core_pattern runs a program as root
+        // outside), sysrq-trigger, or driver files; kernel memory and its
+        // log are not readable either.
+        bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND));
+        if (writes && !(flags & O_PATH)) return Error{EACCES, "/proc/" + c0 + " (read-only in a space)"};
+        if ((c0 == "kcore" || c0 == "kmsg" || c0 == "kpagecount" || c0 == "kpageflags" || c0 == "kpagecgroup" ||
+             c0 == "sysrq-trigger") &&
+            !(flags & O_PATH))
+            return Error{EACCES, "/proc/" + c0};
+        if (opts_.hide_host_network && c0 == "sys" && comps.size() >= 2 && comps[1] == "net")
+            return Error{ENOENT, "/proc/sys/net"};
         return openat2_fd(proc_.get(), join_components(comps).substr(1), flags, mode, beneath);
     }
     pid_t pid = static_cast<pid_t>(std::stol(c0));
@@ -593,6 +605,8 @@ Result<Fd> SpaceView::open_proc(const Who& who, std::vector<std::string> comps, 
         return open_impl(who, *sp + more, flags, mode, depth + 1);
     }
     if (what == "map_files" && comps.size() > i + 1) return Error{EACCES, "map_files"};
+    // A portspace's network is its own: the host namespace's tables are not its business.
+    if (what == "net" && opts_.hide_host_network) return Error{ENOENT, "/proc/" + prefix + "/net"};
     if (what == "ns" && comps.size() > i + 1) {
         if (last || !nofollow_last) return Error{EACCES, "ns"};
     }

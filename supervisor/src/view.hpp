@@ -36,6 +36,7 @@ struct ViewOptions {
     std::vector<std::string> hidden;   // host paths the space cannot see
     std::vector<std::string> shared;   // host paths under a hidden one that stay visible
     std::string state_dir;             // hsbox's private dir for this space (always hidden)
+    bool hide_host_network = false;    // a portspace: no /proc/PID/net, no /proc/sys/net
 };
 
 // Who is asking: the thread (cwd is per thread) and its process (fds).

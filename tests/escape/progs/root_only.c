@@ -1,8 +1,14 @@
 /* Trick (meaningful as root only; the driver skips it otherwise):
  * open_by_handle_at with the handle of the outside secret (ESC_HANDLE: hex
  * of struct file_handle from the driver), chroot, mount, umount, pivot_root
- * and device nodes. All must fail with EPERM. */
+ * and device nodes. All must fail with EPERM. Then the host's configuration
+ * through /proc and ioctl: sysctls (core_pattern would run a program as root
+ * outside), sysrq-trigger and kernel memory must not open (nothing is ever
+ * written), and SIOCSIFFLAGS on lo (with the flags it already has) is EPERM. */
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
@@ -44,5 +50,29 @@ int main(void) {
     expect_errno(mknodat(AT_FDCWD, "/tmp/blk2", S_IFBLK | 0600, makedev(7, 0)), EPERM, "mknodat(block 7:0)");
     struct stat st;
     if (stat("/blockdev", &st) == 0) leak("a block device node exists in the root");
+
+    const char* host_files[][2] = {{"/proc/sys/kernel/core_pattern", "w"}, {"/proc/sys/net/ipv4/ip_forward", "w"},
+                                   {"/proc/sysrq-trigger", "w"}, {"/proc/kcore", "r"}, {"/proc/kmsg", "r"}};
+    for (size_t i = 0; i < sizeof host_files / sizeof *host_files; ++i) {
+        int flags = (host_files[i][1][0] == 'w' ? O_WRONLY : O_RDONLY) | O_CLOEXEC | O_NONBLOCK;
+        int hfd = open(host_files[i][0], flags);
+        if (hfd >= 0) {
+            leak("opened the host's %s (%s)", host_files[i][0], host_files[i][1]);  // and closes it untouched
+            close(hfd);
+        } else if (errno != EACCES) {
+            fprintf(stderr, "FAIL: open %s: %s, expected EACCES\n", host_files[i][0], strerror(errno));
+            esc_leaks++;
+        }
+    }
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strcpy(ifr.ifr_name, "lo");
+    if (ioctl(sock, SIOCGIFFLAGS, &ifr) == 0) {
+        expect_errno(ioctl(sock, SIOCSIFFLAGS, &ifr), EPERM, "SIOCSIFFLAGS(lo, unchanged flags)");
+    } else {
+        fprintf(stderr, "FAIL: SIOCGIFFLAGS(lo): %s (a server space may read its interfaces)\n", strerror(errno));
+        esc_leaks++;
+    }
     return finish();
 }
