@@ -186,6 +186,8 @@ struct SocketEngine::Impl {
         int domain = 0, type = 0;
         bool v6only = false;
         bool reuseaddr = false, keepalive = false, nodelay = false;
+        bool deferred_in = false, deferred_out = false;  // queued in Impl::deferred
+        bool retired = false;  // bridge and pcb released; the record stays for SO_ERROR and the like
         Fd host;  // our end of the bridge (non-blocking)
         State state = State::Fresh;
         int so_error = 0;
@@ -206,8 +208,13 @@ struct SocketEngine::Impl {
         std::deque<Source> sources;
     };
 
-    const Stack* stack = nullptr;
+    Stack* stack = nullptr;
     std::unordered_map<uint64_t, std::unique_ptr<Sock>> socks;  // by id
+    // Work deferred to the end of the stack's input batch: one write to the
+    // bridge per socket per batch instead of one per segment, and one refill
+    // of lwIP's send buffer per batch of ACKs instead of one per ACK.
+    std::vector<uint64_t> deferred;
+    size_t retired_count = 0;
     std::unordered_map<ino_t, uint64_t> by_ino;
     uint64_t next_id = 1;
     Fd ep, stop;
@@ -249,7 +256,15 @@ struct SocketEngine::Impl {
         return space;
     }
 
-    void destroy(Sock& s) {
+    // Releases what a socket holds — its pcb, its end of the bridge (the
+    // space then reads EOF and its writes fail with EPIPE), connections
+    // waiting to be accepted — and keeps the record, so that the process can
+    // still ask SO_ERROR. Why not free it: EPOLLHUP on our end means the
+    // space closed its end *or* both directions were shut down, and the
+    // process may still hold the socket. Records are freed by collect(),
+    // once no process of the space holds the descriptor.
+    void retire(Sock& s) {
+        if (s.retired) return;
         if (s.pcb) {
             detach(s.pcb);
             if (tcp_close(s.pcb) != ERR_OK) tcp_abort(s.pcb);
@@ -261,10 +276,26 @@ struct SocketEngine::Impl {
         }
         if (s.in) pbuf_free(s.in);
         s.in = nullptr;
-        ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, s.host.get(), nullptr);
-        by_ino.erase(s.ino);
+        s.queue.clear();
+        s.stage.clear();
+        s.stage_off = 0;
+        if (s.host) {
+            ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, s.host.get(), nullptr);
+            s.host.reset();
+        }
+        if (s.state != State::Failed) s.state = State::Closed;
+        s.udp_connected = false;
+        s.retired = true;
+        ++retired_count;
+    }
+
+    void destroy(Sock& s) {
+        retire(s);
+        --retired_count;
+        auto it = by_ino.find(s.ino);
+        if (it != by_ino.end() && it->second == s.id) by_ino.erase(it);
         uint64_t id = s.id;
-        socks.erase(id);  // s is gone; pending accept entries close their space ends
+        socks.erase(id);  // s is gone
     }
 
     static void detach(tcp_pcb* pcb) {
@@ -284,11 +315,12 @@ struct SocketEngine::Impl {
 
     // ---- TCP: lwIP -> space ----
     void flush_in(Sock& s) {
+        if (s.retired) return;
         size_t delivered = 0;
         while (s.in) {
-            iovec iov[32];
+            iovec iov[64];
             int n = 0;
-            for (struct pbuf* q = s.in; q && n < 32; q = q->next)
+            for (struct pbuf* q = s.in; q && n < 64; q = q->next)
                 if (q->len) iov[n++] = {q->payload, q->len};
             msghdr m{};
             m.msg_iov = iov;
@@ -319,15 +351,19 @@ struct SocketEngine::Impl {
             }
         }
         if (!s.in && s.in_fin && !s.fin_delivered) {
-            // The space reads EOF; after a reset its writes fail too (EPIPE).
-            ::shutdown(s.host.get(), s.state == State::Failed ? SHUT_RDWR : SHUT_WR);
             s.fin_delivered = true;
+            // The space reads EOF; after a reset its writes fail too (EPIPE).
+            if (s.state == State::Failed) {
+                retire(s);
+            } else {
+                ::shutdown(s.host.get(), SHUT_WR);
+            }
         }
     }
 
     // ---- TCP: space -> lwIP ----
     void pump_out(Sock& s) {
-        if (s.state != State::Connected || !s.pcb) return;
+        if (s.retired || s.state != State::Connected || !s.pcb) return;
         bool wrote = false;
         for (;;) {
             if (s.stage_off == s.stage.size()) {
@@ -379,7 +415,7 @@ struct SocketEngine::Impl {
     }
 
     // The space closed the socket and everything it wrote is handed to lwIP.
-    void finish(Sock& s) { destroy(s); }
+    void finish(Sock& s) { retire(s); }
 
     // ---- gate for connecting sockets ----
     void open_gate(Sock& s) {
@@ -395,18 +431,38 @@ struct SocketEngine::Impl {
         s.gate = 0;
     }
 
+    // A connection attempt failed: the gate opens (the space end polls
+    // writable and hung up), SO_ERROR tells why.
     void fail(Sock& s, int err) {
         s.state = State::Failed;
         s.so_error = err;
         open_gate(s);
-        if (s.in) {
-            pbuf_free(s.in);
-            s.in = nullptr;
-        }
-        ::shutdown(s.host.get(), SHUT_RDWR);
+        retire(s);
     }
 
     // ---- lwIP callbacks (core lock held) ----
+    // Inside an input batch: remember the socket, do the work at its end.
+    bool defer(Sock& s, bool Sock::*flag) {
+        if (!stack || !stack->in_input_batch()) return false;
+        if (!s.deferred_in && !s.deferred_out) deferred.push_back(s.id);
+        s.*flag = true;
+        return true;
+    }
+
+    void run_deferred() {
+        std::vector<uint64_t> ids;
+        ids.swap(deferred);
+        for (uint64_t id : ids) {
+            auto it = socks.find(id);
+            if (it == socks.end()) continue;  // gone meanwhile
+            Sock& s = *it->second;
+            bool in = s.deferred_in, out = s.deferred_out;
+            s.deferred_in = s.deferred_out = false;
+            if (in) flush_in(s);
+            if (out) pump_out(s);  // may destroy s
+        }
+    }
+
     static err_t on_recv(void* arg, tcp_pcb* pcb, struct pbuf* p, err_t err) {
         auto* s = static_cast<Sock*>(arg);
         if (!s) {
@@ -422,13 +478,13 @@ struct SocketEngine::Impl {
         } else {
             s->in = p;
         }
-        s->engine->flush_in(*s);
+        if (!s->engine->defer(*s, &Sock::deferred_in)) s->engine->flush_in(*s);
         return ERR_OK;
     }
 
     static err_t on_sent(void* arg, tcp_pcb*, u16_t) {
         auto* s = static_cast<Sock*>(arg);
-        if (s) s->engine->pump_out(*s);
+        if (s && !s->engine->defer(*s, &Sock::deferred_out)) s->engine->pump_out(*s);
         return ERR_OK;
     }
 
@@ -442,7 +498,7 @@ struct SocketEngine::Impl {
             return;
         }
         if (s->space_gone) {
-            s->engine->destroy(*s);
+            s->engine->retire(*s);
             return;
         }
         int e = err == ERR_RST ? ECONNRESET : err == ERR_ABRT ? ETIMEDOUT : errno_of(err);
@@ -450,8 +506,7 @@ struct SocketEngine::Impl {
         s->so_error = e;
         s->state = State::Failed;
         s->in_fin = true;
-        s->engine->flush_in(*s);
-        if (!s->in) ::shutdown(s->host.get(), SHUT_RDWR);
+        s->engine->flush_in(*s);  // retires once the data is out
     }
 
     static err_t on_connected(void* arg, tcp_pcb* pcb, err_t err) {
@@ -522,7 +577,7 @@ struct SocketEngine::Impl {
 
     // UDP: space -> lwIP, datagrams written without an address.
     void pump_udp(Sock& s) {
-        for (;;) {
+        while (!s.retired) {
             ssize_t n = ::recv(s.host.get(), dgram.data(), dgram.size(), MSG_DONTWAIT);
             if (n < 0) {
                 if (errno == EINTR) continue;
@@ -567,31 +622,30 @@ struct SocketEngine::Impl {
                 Sock& s = *it->second;
                 uint32_t e = evs[i].events;
                 if (e & EPOLLHUP) s.space_gone = true;
+                if (s.retired) continue;
                 if (s.state == State::Listening || (s.type == SOCK_STREAM && s.state == State::Fresh)) {
-                    if (s.space_gone) destroy(s);
+                    if (s.space_gone) retire(s);
                     continue;
                 }
                 if (s.type == SOCK_DGRAM) {
                     if (e & EPOLLIN) pump_udp(s);
-                    if (s.space_gone) destroy(s);
+                    if (s.space_gone) retire(s);
                     continue;
                 }
                 if (e & EPOLLOUT) flush_in(s);
+                if (s.retired) continue;
                 if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) s.host_readable = true;
                 if (s.state == State::Connected) {
-                    pump_out(s);  // may destroy s
-                } else if (s.space_gone && s.state != State::Connecting) {
-                    destroy(s);
+                    pump_out(s);  // may retire s
                 } else if (s.space_gone) {
-                    // Closed while connecting: abandon the attempt.
-                    destroy(s);
+                    retire(s);  // closed while connecting (the attempt is abandoned), or after a failure
                 }
             }
         }
     }
 };
 
-Result<std::unique_ptr<SocketEngine>> SocketEngine::create(const Stack* stack) {
+Result<std::unique_ptr<SocketEngine>> SocketEngine::create(Stack* stack) {
     Stack::init_lwip();
     std::unique_ptr<SocketEngine> e(new SocketEngine);
     e->impl_ = std::make_unique<Impl>();
@@ -605,6 +659,7 @@ Result<std::unique_ptr<SocketEngine>> SocketEngine::create(const Stack* stack) {
     ev.events = EPOLLIN;
     ev.data.u64 = 0;
     if (::epoll_ctl(im.ep.get(), EPOLL_CTL_ADD, im.stop.get(), &ev) < 0) return last_error("epoll_ctl");
+    if (stack) stack->set_input_batch_hook([&im] { im.run_deferred(); });
     im.pump = std::thread([&im] { im.serve(); });
     return e;
 }
@@ -614,6 +669,7 @@ SocketEngine::~SocketEngine() {
     uint64_t one = 1;
     (void)!::write(impl_->stop.get(), &one, sizeof one);
     if (impl_->pump.joinable()) impl_->pump.join();
+    if (impl_->stack) impl_->stack->set_input_batch_hook(nullptr);
     CoreLock lock;
     while (!impl_->socks.empty()) impl_->destroy(*impl_->socks.begin()->second);
 }
@@ -1147,6 +1203,20 @@ DatagramSource SocketEngine::source_of(ino_t ino, const uint8_t* data, size_t le
     }
     ++impl_->counters.source_unknown;
     return r;
+}
+
+size_t SocketEngine::retired() const {
+    CoreLock lock;
+    return impl_->retired_count;
+}
+
+size_t SocketEngine::collect(const std::function<bool(ino_t)>& held) {
+    CoreLock lock;
+    std::vector<Impl::Sock*> gone;
+    for (auto& [id, s] : impl_->socks)
+        if (s->retired && !held(s->ino)) gone.push_back(s.get());
+    for (auto* s : gone) impl_->destroy(*s);
+    return gone.size();
 }
 
 bool SocketEngine::drain(int limit_ms) {

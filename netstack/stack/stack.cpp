@@ -80,6 +80,7 @@ struct Stack::Impl {
     iovec out_iov[kOutBatch];
     size_t batched = 0;
     bool batching = false;  // true only in the receiver thread, under the core lock
+    std::function<void()> batch_hook;  // the socket engine's deferred work, per batch
 
     int tx_fd() const { return tx ? tx.get() : udp.get(); }
 
@@ -167,6 +168,7 @@ struct Stack::Impl {
         LOCK_TCPIP_CORE();
         batching = true;
         for (size_t i = 0; i < n; ++i) nif.input(ps[i], &nif);  // ip_input consumes the pbuf
+        if (batch_hook) batch_hook();
         batching = false;
         flush();
         UNLOCK_TCPIP_CORE();
@@ -354,6 +356,14 @@ void Stack::init_lwip() {
         tcpip_init([](void* arg) { static_cast<std::promise<void>*>(arg)->set_value(); }, &done);
         done.get_future().wait();
     });
+}
+
+bool Stack::in_input_batch() const { return impl_->batching; }
+
+void Stack::set_input_batch_hook(std::function<void()> hook) {
+    LOCK_TCPIP_CORE();
+    impl_->batch_hook = std::move(hook);
+    UNLOCK_TCPIP_CORE();
 }
 
 const std::vector<InnerAddress>& Stack::local_addresses() const { return impl_->config.local_addresses; }

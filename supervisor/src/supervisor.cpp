@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <cstdlib>
 #include <cstring>
@@ -206,6 +207,7 @@ private:
     void send(const seccomp_notif& n, Reply r);
     void forward_signal(const signalfd_siginfo& si);
     void report_exec_failure();
+    void collect_sockets();
     void report_network();
     void cleanup();
 
@@ -443,7 +445,12 @@ void Supervisor::serve() {
         }
         tasks_->reap();
     };
+    auto next_collect = std::chrono::steady_clock::now();
     while (!tasks_->main_exited()) {
+        if (net_ && std::chrono::steady_clock::now() >= next_collect) {
+            collect_sockets();
+            next_collect = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        }
         if (tasks_->world_stopped()) {
             // Only ptrace events until the exec/chdir has taken its path.
             pollfd p{sigfd_.get(), POLLIN, 0};
@@ -487,6 +494,30 @@ void Supervisor::report_exec_failure() {
     ssize_t r = ::recv(exec_report_.get(), &err, sizeof err, MSG_DONTWAIT);
     if (r == sizeof err) LOG_ERROR("cannot run '%s': %s", opts_.argv[0].c_str(), std::strerror(err));
     if (r == 0 || r == sizeof err) exec_report_.reset();
+}
+
+// Frees the records of emulated sockets that no process of the space holds
+// any more (SocketEngine::collect): their inodes are in no /proc/TGID/fd.
+void Supervisor::collect_sockets() {
+    if (!net_ || !net_->retired()) return;
+    std::set<ino_t> held;
+    std::set<pid_t> groups;
+    for (pid_t t : tasks_->all()) groups.insert(tasks_->tgid_of(t));
+    for (pid_t g : groups) {
+        std::string dir = "/proc/" + std::to_string(g) + "/fd";
+        DIR* d = ::opendir(dir.c_str());
+        if (!d) continue;
+        while (dirent* e = ::readdir(d)) {
+            char link[64];
+            ssize_t n = ::readlinkat(::dirfd(d), e->d_name, link, sizeof link - 1);
+            if (n <= 0) continue;
+            link[n] = 0;
+            unsigned long ino;
+            if (std::sscanf(link, "socket:[%lu]", &ino) == 1) held.insert(static_cast<ino_t>(ino));
+        }
+        ::closedir(d);
+    }
+    net_->collect([&](ino_t ino) { return held.count(ino) != 0; });
 }
 
 void Supervisor::report_network() {

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,8 +77,9 @@ class SocketEngine {
 public:
     // `stack` may be null: a portspace without tunnels, where sockets work
     // but every destination is unreachable. The engine starts lwIP if the
-    // stack did not, and its pump thread.
-    static Result<std::unique_ptr<SocketEngine>> create(const Stack* stack);
+    // stack did not, and its pump thread; it hooks the end of the stack's
+    // input batches, so the stack must outlive it.
+    static Result<std::unique_ptr<SocketEngine>> create(Stack* stack);
     ~SocketEngine();
     SocketEngine(const SocketEngine&) = delete;
     SocketEngine& operator=(const SocketEngine&) = delete;
@@ -119,6 +121,13 @@ public:
     // UDP: where the datagram just read from the space end (`data`, its full
     // length `len`) came from. `peek`: it stays queued (MSG_PEEK).
     DatagramSource source_of(ino_t ino, const uint8_t* data, size_t len, bool peek);
+
+    // Sockets whose bridge was released (the space closed them, or both
+    // directions ended, or the connection failed) keep a small record while
+    // a process may still hold the descriptor. retired() counts them;
+    // collect() frees those whose inode `held` says no process holds.
+    size_t retired() const;
+    size_t collect(const std::function<bool(ino_t)>& held);
 
     // When the space's processes are gone: waits (at most `limit_ms`) until
     // what they wrote has left and been acknowledged, as the kernel keeps

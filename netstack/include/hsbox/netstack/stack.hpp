@@ -21,6 +21,7 @@
 
 #include <sys/socket.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,13 @@ public:
     // ENETUNREACH (EAFNOSUPPORT for families other than IPv4/IPv6).
     // IPv4-mapped IPv6 addresses are judged as the IPv4 address.
     Status check_destination(const sockaddr* addr, socklen_t len) const;
+
+    // For lwIP callbacks (core lock held): true while the receiver thread
+    // feeds a batch of received packets to lwIP. Work a callback defers to
+    // the end of the batch runs in the hook set here, once per batch, still
+    // under the core lock and before the batch's output leaves.
+    bool in_input_batch() const;
+    void set_input_batch_hook(std::function<void()> hook);
 
     // This space's inner addresses (from the tunnel file).
     const std::vector<InnerAddress>& local_addresses() const;
