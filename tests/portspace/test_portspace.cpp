@@ -10,6 +10,7 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <sys/syscall.h>
 
 #include <algorithm>
 #include <fstream>
@@ -167,6 +168,20 @@ public:
         }
         return false;
     }
+    // Waits until a process of the space is blocked in accept/accept4 (the
+    // server listens: a client started earlier could race its listen), at
+    // most `secs`.
+    bool wait_accepting(double secs = 20) {
+        auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(secs);
+        while (std::chrono::steady_clock::now() < end) {
+            for (pid_t p : descendants(pid_)) {
+                int nr = atoi(slurp("/proc/" + std::to_string(p) + "/syscall").c_str());
+                if (nr == SYS_accept || nr == SYS_accept4) return true;
+            }
+            usleep(20000);
+        }
+        return false;
+    }
     void stop() {
         if (pid_ < 0) return;
         for (pid_t p : descendants(pid_)) kill(p, SIGKILL);
@@ -203,6 +218,7 @@ TEST_CASE("python http.server in A serves a file byte for byte to urllib in B, I
     SECTION("bound to the inner IPv4 address") {
         auto a = start(h, "a", "a.toml",
                        {kPython, "-u", "-m", "http.server", "--bind", "10.77.0.1", "--directory", h.dir, "8000"});
+        REQUIRE(a->wait_for("Serving HTTP"));
         auto b = start(h, "b", "b.toml", py({"fetch", "http://10.77.0.1:8000/data.bin"}));
         CHECK(b->wait() == 0);
         INFO(a->log() << "\nB:\n" << b->err());
@@ -211,6 +227,7 @@ TEST_CASE("python http.server in A serves a file byte for byte to urllib in B, I
     }
     SECTION("default bind (:: dual stack), fetched over IPv4 and IPv6") {
         auto a = start(h, "a", "a.toml", {kPython, "-u", "-m", "http.server", "--directory", h.dir, "8000"});
+        REQUIRE(a->wait_for("Serving HTTP"));
         // One B space fetches both: a second space with the same tunnel file
         // restarts its ESP sequence numbers, which A drops as replays.
         auto b = start(h, "b", "b.toml",
@@ -230,6 +247,7 @@ TEST_CASE("busybox nc carries a few MB from B to A and from A to B intact", "[po
     SECTION("client sends, server receives") {
         // nc quits when its stdin hits EOF: the sleep keeps the server's open.
         auto a = start(h, "a", "a.toml", {"/bin/sh", "-c", "sleep 40 | busybox nc -l -p 9000"});
+        REQUIRE(a->wait_accepting());
         auto b = start(h, "b", "b.toml",
                        {"/bin/sh", "-c",
                         "for i in $(seq 50); do busybox nc -w 2 10.77.0.1 9000 < '" + h.dir +
@@ -242,6 +260,7 @@ TEST_CASE("busybox nc carries a few MB from B to A and from A to B intact", "[po
     }
     SECTION("server sends, client receives") {
         auto a = start(h, "a", "a.toml", {"/bin/sh", "-c", "busybox nc -l -p 9000 < '" + h.dir + "/blob'"});
+        REQUIRE(a->wait_accepting());
         auto b = start(h, "b", "b.toml",
                        {"/bin/sh", "-c",
                         "for i in $(seq 50); do sleep 40 | busybox nc 10.77.0.1 9000 && exit 0; sleep 0.2; done"});
@@ -274,7 +293,7 @@ TEST_CASE("UDP request/response: the server sees the client's inner address and 
     CHECK(has(co, "recv echo:four\n"));
 }
 
-TEST_CASE("two spaces bind the same TCP and UDP port at once; in one space a second bind is EADDRINUSE",
+TEST_CASE("two spaces bind the same TCP and UDP port at once, and in one space a second bind is EADDRINUSE",
           "[portspace][invariant6]") {
     Hosts h;
     auto a = start(h, "a", "a.toml", py({"same_port", "7070", "I-am-A", "10.77.0.2"}));
