@@ -240,6 +240,23 @@ TEST_CASE("python http.server in A serves a file byte for byte to urllib in B, I
     }
 }
 
+// Known bug: each `hsbox run` starts its ESP sequence numbers at 1 under the
+// static keys, so A's replay window drops everything a restarted B sends
+// (drop_replay) and B is cut off until A restarts too. Registered disabled
+// (label known-bug) until the tunnel handles a restarted peer.
+TEST_CASE("a restarted B space (same tunnel file) reaches A's server again", "[portspace][known-bug]") {
+    Hosts h;
+    std::string body = random_file(h.dir + "/data.bin", 1000);
+    auto a = start(h, "a", "a.toml", {kPython, "-u", "-m", "http.server", "--directory", h.dir, "8000"});
+    REQUIRE(a->wait_for("Serving HTTP"));
+    for (const char* name : {"b1", "b2"}) {
+        auto b = start(h, name, "b.toml", py({"fetch", "http://10.77.0.1:8000/data.bin"}));
+        CHECK(b->wait() == 0);
+        INFO(name << "\n" << a->log() << "\nB:\n" << b->err());
+        CHECK(diff_bytes(b->out(), body) == "");
+    }
+}
+
 TEST_CASE("busybox nc carries a few MB from B to A and from A to B intact", "[portspace]") {
     Hosts h;
     const size_t n = 3 * 1024 * 1024;
