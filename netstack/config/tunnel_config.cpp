@@ -132,6 +132,7 @@ std::vector<TunnelPeer> TunnelConfig::tunnel_peers() const {
         t.addresses = p.addresses;
         t.spi_in = p.spi_in;
         t.spi_out = p.spi_out;
+        t.epoch_ivs = p.iv_epochs;
         t.key_in = p.key_in;
         t.key_out = p.key_out;
         v.push_back(std::move(t));
@@ -245,7 +246,8 @@ Result<TunnelConfig> load_tunnel_config(const std::string& path) {
         const toml::table& t = *(*peers)[i].as_table();
         std::string pre = "peer[" + std::to_string(i) + "].";
         if (auto s = check_keys(path, t, pre,
-                                {"name", "endpoint", "address", "spi_in", "spi_out", "key_in", "key_out"});
+                                {"name", "endpoint", "address", "spi_in", "spi_out", "key_in", "key_out",
+                                 "iv_epochs"});
             !s)
             return s.error();
         PeerConfig p;
@@ -301,6 +303,11 @@ Result<TunnelConfig> load_tunnel_config(const std::string& path) {
         if (auto [it, fresh] = spi_out_seen.emplace(p.spi_out, i); !fresh)
             return bad(path, t.get("spi_out")->source(), pre + "spi_out",
                        "duplicate SPI (also peer[" + std::to_string(it->second) + "].spi_out)");
+        if (const toml::node* ep = t.get("iv_epochs")) {
+            auto v = ep->value<bool>();
+            if (!v || !ep->is_boolean()) return bad(path, ep->source(), pre + "iv_epochs", "must be true or false");
+            p.iv_epochs = *v;
+        }
         for (std::string_view kf : {"key_in", "key_out"}) {
             auto kp = get_string(path, t, t.source(), pre, kf);
             if (!kp) return kp.error();

@@ -5,11 +5,14 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -352,6 +355,13 @@ Status Stack::check_destination(const sockaddr* addr, socklen_t len) const {
 
 void Stack::init_lwip() {
     std::call_once(g_lwip_once, [] {
+        // Debian's lwIP draws its first ephemeral port from rand() (LWIP_RAND).
+        // Unseeded, every run would start at the same port, and a restarted
+        // space would reuse the 4-tuple of its previous run's connections,
+        // which the peer still holds in TIME-WAIT: its SYNs go unanswered.
+        unsigned seed = 0;
+        if (::getrandom(&seed, sizeof seed, 0) != sizeof seed) seed = unsigned(::getpid()) ^ unsigned(::time(nullptr));
+        std::srand(seed);
         std::promise<void> done;
         tcpip_init([](void* arg) { static_cast<std::promise<void>*>(arg)->set_value(); }, &done);
         done.get_future().wait();

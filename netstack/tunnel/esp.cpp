@@ -249,6 +249,7 @@ Result<std::unique_ptr<Tunnel>> Tunnel::create(std::vector<InnerAddress> local,
         s.spi_in = p.spi_in;
         s.in = std::make_unique<GcmCipher>(p.key_in);
         s.salt_in = p.key_in.salt;
+        s.epoch_ivs = p.epoch_ivs;
         t->peers_.push_back(std::move(s));
     }
     return t;
@@ -334,8 +335,14 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
     if (it == by_spi_.end()) return drop(Drop::UnknownSpi);
     PeerState& p = peers_[it->second];
     // Cheap replay check first (RFC 4303 §3.4.3), so replays cost no decryption;
-    // the window moves only after the ICV verifies.
-    if (!p.window.check(seq)) return drop(Drop::Replay);
+    // the window moves only after the ICV verifies. From an hsbox peer, a
+    // packet of an earlier run (epoch) is a replay, and one of a later run
+    // starts a fresh window — once it authenticates (the IV is part of the
+    // nonce, so a forged epoch fails the ICV).
+    uint32_t epoch = p.epoch_ivs ? load_be32(buf + 8) : 0;
+    if (epoch < p.epoch_in) return drop(Drop::Replay);
+    bool new_run = epoch > p.epoch_in;
+    if (new_run ? seq == 0 : !p.window.check(seq)) return drop(Drop::Replay);
     uint8_t nonce[12];
     std::memcpy(nonce, p.salt_in.data(), 4);
     std::memcpy(nonce + 4, buf + 8, 8);
@@ -343,6 +350,10 @@ Tunnel::OpenResult Tunnel::open(uint8_t* buf, size_t len) {
     size_t plain = len - kEspHeaderLen - kEspIvLen - kEspIcvLen;
     if (!p.in->open(nonce, buf, kEspHeaderLen, body, plain, body, body + plain))
         return drop(Drop::AuthFailed);
+    if (new_run) {
+        p.window = ReplayWindow{};
+        p.epoch_in = epoch;
+    }
     p.window.update(seq);
 
     // Authenticated from here on; still the peer could be buggy or hostile.

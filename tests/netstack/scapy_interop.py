@@ -159,6 +159,7 @@ spi_in = 0x1001
 spi_out = 0x2001
 key_in = "in.key"
 key_out = "out.key"
+iv_epochs = false                 # scapy picks its IVs at random
 ''')
         space = PortSpace(hsbox, f"{tmp}/a.toml", f"{tmp}/stats") if portspace else Space(hsbox, f"{tmp}/a.toml")
 

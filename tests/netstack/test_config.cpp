@@ -91,7 +91,19 @@ TEST_CASE("a good tunnel file loads, with key paths relative to the file", "[con
     CHECK(c->peers[0].key_out.key.size() == 32);
     CHECK(c->peers[0].addresses.size() == 2);
     CHECK(c->peers[1].endpoint.port() == 4502);
+    CHECK(c->peers[0].iv_epochs);  // peers are hsbox unless the file says otherwise
     CHECK(Tunnel::create(c->local_addresses, c->tunnel_peers()).ok());
+}
+
+TEST_CASE("iv_epochs: true or false, nothing else", "[config]") {
+    TempDir d;
+    std::string off = replace(kGood, "spi_in   = 0x1001\n", "spi_in   = 0x1001\niv_epochs = false\n");
+    auto c = load_tunnel_config(d.write("off.toml", off));
+    REQUIRE(c.ok());
+    CHECK_FALSE(c->peers[0].iv_epochs);
+    CHECK_FALSE(c->tunnel_peers()[0].epoch_ivs);
+    CHECK(refusal(d, replace(kGood, "spi_in   = 0x1001\n", "spi_in   = 0x1001\niv_epochs = 1\n"))
+              .find(":11: peer[0].iv_epochs: must be true or false") != std::string::npos);
 }
 
 TEST_CASE("endpoints: IPv4, bracketed IPv6, default port 4500; names refused", "[config]") {

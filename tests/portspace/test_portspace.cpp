@@ -240,11 +240,12 @@ TEST_CASE("python http.server in A serves a file byte for byte to urllib in B, I
     }
 }
 
-// Known bug: each `hsbox run` starts its ESP sequence numbers at 1 under the
-// static keys, so A's replay window drops everything a restarted B sends
-// (drop_replay) and B is cut off until A restarts too. Registered disabled
-// (label known-bug) until the tunnel handles a restarted peer.
-TEST_CASE("a restarted B space (same tunnel file) reaches A's server again", "[portspace][known-bug]") {
+// Each `hsbox run` starts its ESP sequence numbers at 1 under the static
+// keys. This was a known bug (A's replay window dropped everything a restarted
+// B sent); now B's IVs carry its run's epoch, which A takes as the start of a
+// fresh window, and lwIP's ephemeral ports are seeded per run, so B2 does not
+// reuse the 4-tuple B1 left in TIME-WAIT on A.
+TEST_CASE("a restarted B space (same tunnel file) reaches A's server again", "[portspace][invariant7]") {
     Hosts h;
     std::string body = random_file(h.dir + "/data.bin", 1000);
     auto a = start(h, "a", "a.toml", {kPython, "-u", "-m", "http.server", "--directory", h.dir, "8000"});

@@ -161,9 +161,15 @@ struct TunnelPeer {
     // low half is the sequence number). Keys are static, so a restarted
     // sender starts its sequence numbers again at 1: a new epoch keeps its IVs
     // (GCM nonces) from repeating under the same key. Use Tunnel::fresh_epoch().
-    // (Receivers cannot read anything into an IV: RFC 4106 lets peers choose
-    // them freely, and scapy, like many, picks them at random.)
     uint32_t epoch = 0;
+    // Does the peer send epoch IVs too (it is hsbox)? Then an authenticated
+    // packet whose IV carries a later epoch than the window's starts a fresh
+    // replay window — the peer was restarted and counts from 1 again — and a
+    // packet of an earlier epoch is a replay. Other ESP implementations may
+    // pick IVs freely (RFC 4106; scapy picks them at random): for them the
+    // IV means nothing, and a restarted peer's packets are replays until its
+    // sequence numbers pass the old top.
+    bool epoch_ivs = true;
 };
 
 // A datagram that authenticated: the decrypted inner packet, inside the buffer
@@ -228,6 +234,8 @@ private:
         std::unique_ptr<GcmCipher> in;
         std::array<uint8_t, 4> salt_in;
         ReplayWindow window;
+        bool epoch_ivs;
+        uint32_t epoch_in = 0;  // the peer's run whose sequence numbers the window holds
     };
     std::vector<InnerAddress> local_;
     std::vector<PeerState> peers_;

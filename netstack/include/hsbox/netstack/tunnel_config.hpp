@@ -12,6 +12,7 @@
 //     spi_out  = 0x2001                 # SPI on packets from us to this peer
 //     key_in   = "keys/b-to-a.key"      # relative to this file
 //     key_out  = "keys/a-to-b.key"
+//     iv_epochs = true                 # optional: false for a peer that is not hsbox
 //
 // Key files hold the `ip xfrm` rfc4106(gcm(aes)) form: hex of key + 4-byte salt
 // (20 or 36 bytes), one key per file, mode 0600 (no group/world bits), owned by
@@ -44,6 +45,10 @@ struct PeerConfig {
     std::vector<InnerAddress> addresses;  // "address": one string or a list
     uint32_t spi_in = 0, spi_out = 0;
     GcmKey key_in, key_out;
+    // "iv_epochs" (default true): the peer is hsbox, whose explicit IVs begin
+    // with its run's epoch, so a restarted peer is recognised (see TunnelPeer).
+    // false for other ESP implementations, which may pick IVs at random.
+    bool iv_epochs = true;
 };
 
 struct TunnelConfig {
