@@ -46,9 +46,16 @@ std::string diff_bytes(const std::string& got, const std::string& want) {
 
 bool has(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-// argv for pt_helper.py CMD ARGS... run by the system python3.
+// argv for pt_helper.py CMD ARGS... run by the system python3. The script
+// goes in as `-c` text: a portspace hides $HOME, where the source tree may be
+// (CI builds in the ordinary user's home).
 std::vector<std::string> py(std::vector<std::string> args) {
-    args.insert(args.begin(), {kPython, PT_HELPER});
+    static const std::string code = [] {
+        std::ifstream f(PT_HELPER);
+        return std::string(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+    }();
+    REQUIRE(!code.empty());
+    args.insert(args.begin(), {kPython, "-c", code});
     return args;
 }
 
