@@ -196,8 +196,11 @@ struct SocketEngine::Impl {
         tcp_pcb* pcb = nullptr;
         struct pbuf* in = nullptr;  // lwIP -> space, not yet written
         bool in_fin = false, fin_delivered = false;
-        std::vector<uint8_t> stage;  // space -> lwIP, read but not yet accepted by lwIP
-        size_t stage_off = 0;
+        // space -> lwIP: read from the bridge, not yet accepted by lwIP
+        // ([stage_off, stage_len) of a kStage buffer allocated on first use;
+        // raw, so that a read does not zero-fill it first).
+        std::unique_ptr<uint8_t[]> stage;
+        size_t stage_off = 0, stage_len = 0;
         bool host_readable = false, out_eof = false, fin_sent = false;
         size_t gate = 0;  // filler bytes at the head of the host end's input
         int backlog = 0;
@@ -277,8 +280,8 @@ struct SocketEngine::Impl {
         if (s.in) pbuf_free(s.in);
         s.in = nullptr;
         s.queue.clear();
-        s.stage.clear();
-        s.stage_off = 0;
+        s.stage.reset();
+        s.stage_off = s.stage_len = 0;
         if (s.host) {
             ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, s.host.get(), nullptr);
             s.host.reset();
@@ -366,18 +369,16 @@ struct SocketEngine::Impl {
         if (s.retired || s.state != State::Connected || !s.pcb) return;
         bool wrote = false;
         for (;;) {
-            if (s.stage_off == s.stage.size()) {
-                s.stage.clear();
-                s.stage_off = 0;
+            if (s.stage_off == s.stage_len) {
+                s.stage_off = s.stage_len = 0;
                 if (!s.host_readable || s.out_eof) break;
                 size_t want = std::min<size_t>(tcp_sndbuf(s.pcb), kStage);
                 if (want == 0) break;
-                s.stage.resize(want);
-                ssize_t n = ::read(s.host.get(), s.stage.data(), want);
+                if (!s.stage) s.stage = std::make_unique_for_overwrite<uint8_t[]>(kStage);
+                ssize_t n = ::read(s.host.get(), s.stage.get(), want);
                 if (n > 0) {
-                    s.stage.resize(size_t(n));
+                    s.stage_len = size_t(n);
                 } else {
-                    s.stage.clear();
                     if (n == 0) {
                         s.out_eof = true;
                     } else if (errno == EAGAIN) {
@@ -390,11 +391,11 @@ struct SocketEngine::Impl {
                 }
             }
             size_t room = tcp_sndbuf(s.pcb);
-            size_t chunk = std::min(room, s.stage.size() - s.stage_off);
+            size_t chunk = std::min(room, s.stage_len - s.stage_off);
             if (chunk == 0) break;
             u8_t flags = TCP_WRITE_FLAG_COPY;
-            if (chunk < s.stage.size() - s.stage_off || s.host_readable) flags |= TCP_WRITE_FLAG_MORE;
-            err_t e = tcp_write(s.pcb, s.stage.data() + s.stage_off, u16_t(std::min<size_t>(chunk, 0xffff)), flags);
+            if (chunk < s.stage_len - s.stage_off || s.host_readable) flags |= TCP_WRITE_FLAG_MORE;
+            err_t e = tcp_write(s.pcb, s.stage.get() + s.stage_off, u16_t(std::min<size_t>(chunk, 0xffff)), flags);
             if (e == ERR_MEM) break;  // lwIP's queue is full: tcp_sent() resumes
             if (e != ERR_OK) {
                 s.so_error = errno_of(e);
@@ -404,7 +405,7 @@ struct SocketEngine::Impl {
             wrote = true;
         }
         if (wrote) tcp_output(s.pcb);
-        if (s.out_eof && s.stage_off == s.stage.size() && !s.fin_sent) {
+        if (s.out_eof && s.stage_off == s.stage_len && !s.fin_sent) {
             s.fin_sent = true;
             if (s.space_gone) {
                 finish(s);
@@ -1228,7 +1229,7 @@ bool SocketEngine::drain(int limit_ms) {
             for (auto& [id, s] : impl_->socks) {
                 if (s->type != SOCK_STREAM || s->state != Impl::State::Connected) continue;
                 int queued = 0;
-                if (s->stage_off < s->stage.size() ||
+                if (s->stage_off < s->stage_len ||
                     (::ioctl(s->host.get(), FIONREAD, &queued) == 0 && queued > 0))
                     busy = true;
             }
