@@ -61,6 +61,22 @@ struct CoreLock {
     CoreLock& operator=(const CoreLock&) = delete;
 };
 
+// SOL_SOCKET options that belong to the bridge: the process's own reads and
+// writes meet its end of it, so buffer sizes, timeouts and low-water marks
+// must be set there.
+bool bridge_option(int name) {
+    switch (name) {
+        case SO_RCVBUF:
+        case SO_SNDBUF:
+        case SO_RCVTIMEO:
+        case SO_SNDTIMEO:
+        case SO_RCVLOWAT:
+        case SO_SNDLOWAT:
+        case SO_TIMESTAMP: return true;
+    }
+    return false;
+}
+
 uint64_t fnv1a(const uint8_t* p, size_t n) {
     uint64_t h = 1469598103934665603ull;
     for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
@@ -983,16 +999,11 @@ Status SocketEngine::setsockopt(ino_t ino, int space_fd, int level, int name, co
             case SO_PRIORITY:
             case SO_DONTROUTE:
                 return {};  // accepted; no effect on a tunnel
-            case SO_RCVBUF:
-            case SO_SNDBUF:
-            case SO_RCVTIMEO:
-            case SO_SNDTIMEO:
-            case SO_RCVLOWAT:
-            case SO_SNDLOWAT:
-            case SO_TIMESTAMP:
-                // Native reads and writes meet the space end: the option belongs there.
-                if (::setsockopt(space_fd, level, name, value, len) < 0) return last_error("setsockopt");
-                return {};
+        }
+        if (bridge_option(name)) {
+            // Native reads and writes meet the space end: the option belongs there.
+            if (::setsockopt(space_fd, level, name, value, len) < 0) return last_error("setsockopt");
+            return {};
         }
         return Error{ENOPROTOOPT, "socket option"};
     }
@@ -1098,20 +1109,13 @@ Result<std::vector<uint8_t>> SocketEngine::getsockopt(ino_t ino, int space_fd, i
             case SO_BROADCAST:
             case SO_OOBINLINE:
             case SO_DONTROUTE: return as_int(0);
-            case SO_RCVBUF:
-            case SO_SNDBUF:
-            case SO_RCVTIMEO:
-            case SO_SNDTIMEO:
-            case SO_RCVLOWAT:
-            case SO_SNDLOWAT:
-            case SO_LINGER:
-            case SO_TIMESTAMP: {
-                std::vector<uint8_t> out(std::max<socklen_t>(max, 0));
-                socklen_t l = max;
-                if (::getsockopt(space_fd, level, name, out.data(), &l) < 0) return last_error("getsockopt");
-                out.resize(l);
-                return out;
-            }
+        }
+        if (bridge_option(name) || name == SO_LINGER) {
+            std::vector<uint8_t> out(std::max<socklen_t>(max, 0));
+            socklen_t l = max;
+            if (::getsockopt(space_fd, level, name, out.data(), &l) < 0) return last_error("getsockopt");
+            out.resize(l);
+            return out;
         }
         return Error{ENOPROTOOPT, "socket option"};
     }

@@ -8,6 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <array>
 
 #include "hsbox/syscall_table.hpp"
@@ -19,6 +22,22 @@ Result<std::string> Call::path_arg(int i) const {
     auto s = read_string(n.pid, arg(i), PATH_MAX - 1);
     if (!s) return Error{s.code() == ENAMETOOLONG ? ENAMETOOLONG : EFAULT, "path argument"};
     return s;
+}
+
+Reply each_mmsg(Call& c, const std::function<Result<long>(uint64_t entry, unsigned index)>& one) {
+    unsigned vlen = std::min<unsigned>(static_cast<unsigned>(c.arg(2)), 1024);
+    unsigned done = 0;
+    for (; done < vlen; ++done) {
+        uint64_t entry = c.arg(1) + done * sizeof(mmsghdr);
+        auto r = one(entry, done);
+        if (!r) {
+            if (done == 0) return Reply::err(r.code());
+            break;
+        }
+        unsigned n = static_cast<unsigned>(*r);
+        if (!write_memory(c.n.pid, entry + offsetof(mmsghdr, msg_len), &n, sizeof n)) break;
+    }
+    return Reply::ok(done);
 }
 
 Result<Fd> Call::target_fd(int fd) const {

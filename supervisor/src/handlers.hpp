@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -117,6 +118,12 @@ using Handler = Reply (*)(Call&);
 
 // The handler for `nr`, or nullptr (the loop then answers ENOSYS).
 Handler handler_for(int nr);
+
+// sendmmsg/recvmmsg: runs `one` on each mmsghdr entry of the vector at
+// arg(1) (at most arg(2), capped at 1024), writes each result to the entry's
+// msg_len, and stops at the first failure. Returns the count done, or the
+// first entry's error when none was.
+Reply each_mmsg(Call& c, const std::function<Result<long>(uint64_t entry, unsigned index)>& one);
 
 // Families, each in its own file.
 Reply handle_path(Call& c);      // handlers_fs.cpp

@@ -252,19 +252,7 @@ Reply do_sendmsg(Call& c, Emulated& e) {
 }
 
 Reply do_sendmmsg(Call& c, Emulated& e) {
-    unsigned vlen = std::min<unsigned>(static_cast<unsigned>(c.arg(2)), 1024);
-    unsigned done = 0;
-    for (; done < vlen; ++done) {
-        uint64_t entry = c.arg(1) + done * sizeof(mmsghdr);
-        auto r = send_msg(c, e, entry, c.iarg(3));
-        if (!r) {
-            if (done == 0) return Reply::err(r.code());
-            break;
-        }
-        unsigned sent = static_cast<unsigned>(*r);
-        if (!write_memory(c.n.pid, entry + offsetof(mmsghdr, msg_len), &sent, sizeof sent)) break;
-    }
-    return Reply::ok(done);
+    return each_mmsg(c, [&](uint64_t entry, unsigned) { return send_msg(c, e, entry, c.iarg(3)); });
 }
 
 // What one receive produced, before it is copied to the target.
@@ -351,22 +339,12 @@ Reply do_recvmsg(Call& c, Emulated& e) {
 }
 
 Reply do_recvmmsg(Call& c, Emulated& e) {
-    unsigned vlen = std::min<unsigned>(static_cast<unsigned>(c.arg(2)), 1024);
     int flags = c.iarg(3);
     if (c.arg(4)) return Reply::err(EOPNOTSUPP);  // a timeout: not emulated
-    unsigned done = 0;
-    for (; done < vlen; ++done) {
-        uint64_t entry = c.arg(1) + done * sizeof(mmsghdr);
-        // The first may wait; the rest take what is already there.
-        auto r = recv_msg(c, e, entry, done ? (flags | MSG_DONTWAIT) : (flags & ~MSG_WAITFORONE));
-        if (!r) {
-            if (done == 0) return Reply::err(r.code());
-            break;
-        }
-        unsigned got = static_cast<unsigned>(*r);
-        if (!write_memory(c.n.pid, entry + offsetof(mmsghdr, msg_len), &got, sizeof got)) break;
-    }
-    return Reply::ok(done);
+    // The first may wait; the rest take what is already there.
+    return each_mmsg(c, [&](uint64_t entry, unsigned i) {
+        return recv_msg(c, e, entry, i ? (flags | MSG_DONTWAIT) : (flags & ~MSG_WAITFORONE));
+    });
 }
 
 }  // namespace

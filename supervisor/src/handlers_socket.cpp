@@ -223,20 +223,8 @@ Reply do_sendmsg(Call& c) {
 Reply do_sendmmsg(Call& c) {
     auto sock = c.target_fd(c.iarg(0));
     if (!sock) return Reply::err(sock.code());
-    unsigned vlen = std::min<unsigned>(static_cast<unsigned>(c.arg(2)), 1024);
     int flags = c.iarg(3);
-    unsigned done = 0;
-    for (; done < vlen; ++done) {
-        uint64_t entry = c.arg(1) + done * sizeof(mmsghdr);
-        auto r = send_one(c, sock->get(), entry, flags);
-        if (!r) {
-            if (done == 0) return Reply::err(r.code());
-            break;
-        }
-        unsigned sent = static_cast<unsigned>(*r);
-        if (!write_memory(c.n.pid, entry + offsetof(mmsghdr, msg_len), &sent, sizeof sent)) break;
-    }
-    return Reply::ok(done);
+    return each_mmsg(c, [&](uint64_t entry, unsigned) { return send_one(c, sock->get(), entry, flags); });
 }
 
 }  // namespace
