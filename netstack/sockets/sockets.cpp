@@ -1224,26 +1224,35 @@ size_t SocketEngine::collect(const std::function<bool(ino_t)>& held) {
     return gone.size();
 }
 
-bool SocketEngine::drain(int limit_ms) {
-    auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(limit_ms);
+bool SocketEngine::drain(int limit_ms, int stall_ms) {
+    using clock = std::chrono::steady_clock;
+    auto until = clock::now() + std::chrono::milliseconds(limit_ms);
+    auto progress_at = clock::now();
+    uint64_t last = ~0ull;
     for (;;) {
-        bool busy = false;
+        uint64_t pending = 0;  // bytes not yet acknowledged by the peers
         {
             CoreLock lock;
             for (auto& [id, s] : impl_->socks) {
-                if (s->type != SOCK_STREAM || s->state != Impl::State::Connected) continue;
+                if (s->type != SOCK_STREAM || s->state != Impl::State::Connected || s->retired) continue;
                 int queued = 0;
-                if (s->stage_off < s->stage_len ||
-                    (::ioctl(s->host.get(), FIONREAD, &queued) == 0 && queued > 0))
-                    busy = true;
+                if (::ioctl(s->host.get(), FIONREAD, &queued) == 0 && queued > 0) pending += uint64_t(queued);
+                pending += s->stage_len - s->stage_off;
             }
             // Closed sockets live on in lwIP until their data and FIN are acknowledged.
-            for (tcp_pcb* p = tcp_active_pcbs; p && !busy; p = p->next)
+            for (tcp_pcb* p = tcp_active_pcbs; p; p = p->next)
                 if (p->unsent || p->unacked || p->state == FIN_WAIT_1 || p->state == CLOSING || p->state == LAST_ACK)
-                    busy = true;
+                    pending += 1 + (p->snd_lbb - p->lastack);
         }
-        if (!busy) return true;
-        if (std::chrono::steady_clock::now() >= until) return false;
+        if (!pending) return true;
+        auto now = clock::now();
+        if (pending != last) {
+            last = pending;
+            progress_at = now;
+        }
+        // A peer that stopped acknowledging (gone, or its tunnel down) is
+        // not waited for: the kernel would keep retrying, we cannot.
+        if (now >= until || now - progress_at >= std::chrono::milliseconds(stall_ms)) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
 }

@@ -523,10 +523,12 @@ void Supervisor::collect_sockets() {
 void Supervisor::report_network() {
     if (!net_) return;
     // Like the kernel after a process exits: what the space wrote still goes out.
-    constexpr int kDrainMs = 30000;
-    if (!net_->drain(kDrainMs))
-        std::fprintf(stderr, "hsbox: portspace %s: data still unsent after %d s at exit was discarded\n",
-                     opts_.name.c_str(), kDrainMs / 1000);
+    constexpr int kDrainMs = 30000, kStallMs = 3000;
+    if (!net_->drain(kDrainMs, kStallMs))
+        std::fprintf(stderr,
+                     "hsbox: portspace %s: data the space sent was not acknowledged by its peer at exit "
+                     "(no progress for %d s, or %d s passed) and was discarded\n",
+                     opts_.name.c_str(), kStallMs / 1000, kDrainMs / 1000);
     const auto& sc = net_->counters();
     uint64_t tunnel_drops = stack_ ? stack_->counters().total_drops() : 0;
     std::string text = (stack_ ? stack_->counters().to_text() : std::string()) + sc.to_text();

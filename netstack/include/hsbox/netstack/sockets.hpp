@@ -129,10 +129,11 @@ public:
     size_t retired() const;
     size_t collect(const std::function<bool(ino_t)>& held);
 
-    // When the space's processes are gone: waits (at most `limit_ms`) until
-    // what they wrote has left and been acknowledged, as the kernel keeps
-    // sending after a process exits. Returns false if data was still waiting.
-    bool drain(int limit_ms);
+    // When the space's processes are gone: waits until what they wrote has
+    // left and been acknowledged, as the kernel keeps sending after a process
+    // exits — at most `limit_ms`, and no longer than `stall_ms` without
+    // progress (a peer that went away). Returns false if data was left.
+    bool drain(int limit_ms, int stall_ms);
 
     const SocketCounters& counters() const;
 
