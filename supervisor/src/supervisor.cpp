@@ -13,6 +13,7 @@
 #include <sys/epoll.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -115,13 +116,14 @@ bool apply_landlock_scopes() {
 
 // The child: confine itself and exec. Reports failures as an errno on `sock`.
 [[noreturn]] void child_main(const SpaceOptions& opts, const std::vector<uint8_t>& prog, int sock,
-                             const std::string& cwd) {
+                             const std::string& cwd, const rlimit& nofile) {
     auto fail = [&](int err) {
         ssize_t r = ::write(sock, &err, sizeof err);
         (void)r;
         ::_exit(127);
     };
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::setrlimit(RLIMIT_NOFILE, &nofile);  // the caller's, not the supervisor's raised one
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -226,6 +228,7 @@ private:
     Fd sigfd_;
     bool addfd_send_ = true;
     int stop_requests_ = 0;
+    rlimit nofile_{};  // the descriptor limit the space starts with (the caller's)
     // A portspace's network; the engine goes before the stack it uses.
     std::unique_ptr<netstack::Stack> stack_;
     std::unique_ptr<netstack::SocketEngine> net_;
@@ -325,7 +328,7 @@ Status Supervisor::start_child() {
     Fd parent_end(sp[0]), child_end(sp[1]);
     pid_t pid = ::fork();
     if (pid < 0) return last_error("fork");
-    if (pid == 0) child_main(opts_, *prog, child_end.get(), cwd);
+    if (pid == 0) child_main(opts_, *prog, child_end.get(), cwd, nofile_);
     child_ = pid;
     child_end.reset();
     ::prctl(PR_SET_DUMPABLE, 0);
@@ -565,6 +568,13 @@ void Supervisor::cleanup() {
 }
 
 Result<int> Supervisor::run() {
+    // The supervisor holds descriptors on the space's behalf (one per
+    // emulated socket, duplicates while handling calls): it takes the hard
+    // limit; the space keeps the caller's.
+    ::getrlimit(RLIMIT_NOFILE, &nofile_);
+    rlimit raised = nofile_;
+    raised.rlim_cur = raised.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &raised);
     if (auto s = prepare(); !s) return s.error();
     if (auto s = start_child(); !s) {
         cleanup();
