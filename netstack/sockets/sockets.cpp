@@ -35,9 +35,11 @@
 #include "hsbox/netstack/stack.hpp"
 
 extern "C" {
+#include <lwip/inet_chksum.h>
 #include <lwip/ip_addr.h>
 #include <lwip/pbuf.h>
 #include <lwip/priv/tcp_priv.h>
+#include <lwip/raw.h>
 #include <lwip/tcp.h>
 #include <lwip/tcpip.h>
 #include <lwip/udp.h>
@@ -221,9 +223,12 @@ struct SocketEngine::Impl {
         size_t gate = 0;  // filler bytes at the head of the host end's input
         int backlog = 0;
         std::deque<Pending> queue;  // listening: connections not yet accepted
-        // UDP
+        // UDP, and ICMP (datagram "ping" sockets and raw ICMP sockets)
         udp_pcb* upcb = nullptr;
-        bool udp_connected = false;
+        raw_pcb* rpcb = nullptr;
+        bool icmp_raw = false;   // SOCK_RAW: every ICMP packet, IPv4 ones with their IP header
+        uint16_t ident = 0;      // ping socket: the echo identifier, its "port"
+        bool udp_connected = false;  // a datagram socket (UDP or ICMP) has a default destination
         std::deque<Source> sources;
     };
 
@@ -234,6 +239,7 @@ struct SocketEngine::Impl {
     // of lwIP's send buffer per batch of ACKs instead of one per ACK.
     std::vector<uint64_t> deferred;
     size_t retired_count = 0;
+    uint16_t next_ident = uint16_t(std::rand());  // echo identifiers of ping sockets
     std::unordered_map<ino_t, uint64_t> by_ino;
     uint64_t next_id = 1;
     Fd ep, stop;
@@ -292,6 +298,10 @@ struct SocketEngine::Impl {
         if (s.upcb) {
             udp_remove(s.upcb);
             s.upcb = nullptr;
+        }
+        if (s.rpcb) {
+            raw_remove(s.rpcb);
+            s.rpcb = nullptr;
         }
         if (s.in) pbuf_free(s.in);
         s.in = nullptr;
@@ -603,12 +613,73 @@ struct SocketEngine::Impl {
             // 0: EOF (the space shut down or closed its end), or a
             // zero-length record, which cannot be told apart and is not sent.
             if (n == 0) return;
-            if (!s.udp_connected || !s.upcb) {
+            if (!s.udp_connected || (!s.upcb && !s.rpcb)) {
                 ++counters.udp_tx_unaddressed;
                 continue;
             }
-            if (send_udp(s, dgram.data(), size_t(n), nullptr, 0) != ERR_OK) ++counters.udp_tx_failed;
+            err_t e = s.rpcb ? send_icmp(s, dgram.data(), size_t(n), nullptr) : send_udp(s, dgram.data(), size_t(n), nullptr, 0);
+            if (e != ERR_OK) ++counters.udp_tx_failed;
         }
+    }
+
+    // One ICMP message from the space. A ping socket sends echo requests
+    // only, with its own identifier and the checksum filled in (as Linux
+    // does); a raw socket sends what it was given. ICMPv6 checksums need the
+    // pseudo-header: lwIP computes them (chksum_reqd).
+    err_t send_icmp(Sock& s, const uint8_t* data, size_t len, const ip_addr_t* ip) {
+        if (len < 8 || len > kMaxDatagram - 48) return ERR_VAL;
+        bool v6 = s.domain == AF_INET6;
+        struct pbuf* p = pbuf_alloc(PBUF_IP, u16_t(len), PBUF_RAM);
+        if (!p) return ERR_MEM;
+        pbuf_take(p, data, u16_t(len));
+        auto* h = static_cast<uint8_t*>(p->payload);
+        if (!s.icmp_raw) {
+            if (h[0] != (v6 ? 128 : 8) || h[1] != 0) {
+                pbuf_free(p);
+                return ERR_VAL;  // EINVAL: a ping socket sends echo requests
+            }
+            uint16_t id = htons(s.ident);
+            std::memcpy(h + 4, &id, 2);
+            if (!v6) {
+                h[2] = h[3] = 0;
+                uint16_t sum = inet_chksum(h, u16_t(len));
+                std::memcpy(h + 2, &sum, 2);
+            }
+        }
+        err_t e = ip ? raw_sendto(s.rpcb, p, ip) : raw_send(s.rpcb, p);
+        pbuf_free(p);
+        return e;
+    }
+
+    // ICMP arriving for this space (lwIP hands every ICMP packet, IP header
+    // included, to each raw pcb of its protocol, and answers echo requests
+    // itself since we never eat a packet). A ping socket takes the echo
+    // replies carrying its identifier, without the IP header; a raw socket
+    // takes everything, IPv4 with its header (as Linux delivers them).
+    static u8_t on_raw(void* arg, raw_pcb*, struct pbuf* p, const ip_addr_t* addr) {
+        auto* s = static_cast<Sock*>(arg);
+        if (!s || s->retired) return 0;
+        Impl& im = *s->engine;
+        size_t len = std::min<size_t>(p->tot_len, im.dgram.size());
+        pbuf_copy_partial(p, im.dgram.data(), u16_t(len), 0);
+        const uint8_t* pkt = im.dgram.data();
+        bool v4 = IP_IS_V4(addr);
+        size_t hdr = v4 ? size_t(pkt[0] & 15) * 4 : 40;
+        if (len < hdr + 8) return 0;
+        const uint8_t* icmp = pkt + hdr;
+        if (!s->icmp_raw) {
+            uint16_t id;
+            std::memcpy(&id, icmp + 4, 2);
+            if (icmp[0] != (v4 ? 0 : 129) || ntohs(id) != s->ident) return 0;
+        }
+        size_t off = (v4 && s->icmp_raw) ? 0 : hdr;
+        if (::send(s->host.get(), pkt + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+            ++im.counters.udp_rx_dropped;
+            return 0;
+        }
+        if (s->sources.size() >= kMaxSources) s->sources.pop_front();
+        s->sources.push_back({len - off, fnv1a(pkt + off, len - off), to_sockaddr(s->domain, addr, 0)});
+        return 0;
     }
 
     err_t send_udp(Sock& s, const void* data, size_t len, const ip_addr_t* ip, u16_t port) {
@@ -693,10 +764,14 @@ SocketEngine::~SocketEngine() {
 
 Result<Fd> SocketEngine::open(int domain, int type, int protocol) {
     if (domain != AF_INET && domain != AF_INET6) return Error{EAFNOSUPPORT, "address family"};
+    int icmp_proto = domain == AF_INET ? int(IPPROTO_ICMP) : int(IPPROTO_ICMPV6);
+    bool icmp = (type == SOCK_DGRAM || type == SOCK_RAW) && protocol == icmp_proto;
     if (type == SOCK_STREAM) {
         if (protocol != 0 && protocol != IPPROTO_TCP) return Error{EPROTONOSUPPORT, "protocol"};
     } else if (type == SOCK_DGRAM) {
-        if (protocol != 0 && protocol != IPPROTO_UDP) return Error{EPROTONOSUPPORT, "protocol"};
+        if (protocol != 0 && protocol != IPPROTO_UDP && !icmp) return Error{EPROTONOSUPPORT, "protocol"};
+    } else if (type == SOCK_RAW) {
+        if (!icmp) return Error{EPERM, "raw sockets other than ICMP"};
     } else {
         return Error{ESOCKTNOSUPPORT, "socket type"};
     }
@@ -712,6 +787,20 @@ Result<Fd> SocketEngine::open(int domain, int type, int protocol) {
             return Error{ENOBUFS, "tcp_new"};
         }
         impl_->attach(*s, pcb);
+    } else if (icmp) {
+        s->rpcb = raw_new_ip_type(domain == AF_INET ? IPADDR_TYPE_V4 : IPADDR_TYPE_V6, u8_t(icmp_proto));
+        if (!s->rpcb) {
+            impl_->destroy(*s);
+            return Error{ENOBUFS, "raw_new"};
+        }
+        if (domain == AF_INET6) {
+            s->rpcb->chksum_reqd = 1;
+            s->rpcb->chksum_offset = 2;
+        }
+        s->icmp_raw = type == SOCK_RAW;
+        s->ident = impl_->next_ident++;
+        raw_recv(s->rpcb, Impl::on_raw, s);
+        s->state = Impl::State::Connected;
     } else {
         s->upcb = udp_new_ip_type(iptype);
         if (!s->upcb) {
@@ -760,6 +849,13 @@ Status SocketEngine::bind(ino_t ino, const sockaddr* addr, socklen_t len) {
         err_t e = tcp_bind(s->pcb, &ip, port);
         return e == ERR_OK ? Status{} : Error{errno_of(e), "bind"};
     }
+    if (s->retired) return Error{EINVAL, "socket closed"};
+    if (s->rpcb) {  // ICMP: the address, and for a ping socket its identifier
+        err_t e = raw_bind(s->rpcb, &ip);
+        if (e != ERR_OK) return Error{errno_of(e), "bind"};
+        if (port && !s->icmp_raw) s->ident = port;
+        return {};
+    }
     if (s->upcb->local_port) return Error{EINVAL, "already bound"};
     if (s->reuseaddr) ip_set_option(s->upcb, SOF_REUSEADDR);
     err_t e = udp_bind(s->upcb, &ip, port);
@@ -803,16 +899,18 @@ Status SocketEngine::connect(ino_t ino, int space_fd, const sockaddr* addr, sock
     CoreLock lock;
     auto* s = impl_->find(ino);
     if (!s) return Error{ENOTSOCK, "not an emulated socket"};
-    if (s->type == SOCK_DGRAM) {
+    if (s->type != SOCK_STREAM) {
+        if (s->retired) return Error{EINVAL, "socket closed"};
         if (len >= socklen_t(sizeof(sa_family_t)) && addr->sa_family == AF_UNSPEC) {
-            udp_disconnect(s->upcb);
+            if (s->upcb) udp_disconnect(s->upcb);
+            if (s->rpcb) raw_disconnect(s->rpcb);
             s->udp_connected = false;
             return {};
         }
         ip_addr_t ip;
         u16_t port;
         if (auto st = from_sockaddr(s->domain, addr, len, false, &ip, &port); !st) return st;
-        err_t e = udp_connect(s->upcb, &ip, port);
+        err_t e = s->rpcb ? raw_connect(s->rpcb, &ip) : udp_connect(s->upcb, &ip, port);
         if (e != ERR_OK) return Error{errno_of(e), "connect"};
         s->udp_connected = true;
         return {};
@@ -912,18 +1010,21 @@ Result<SocketAddress> SocketEngine::sockname(ino_t ino) const {
         if (!s->pcb) return to_sockaddr(s->domain, nullptr, 0);
         return to_sockaddr(s->domain, &s->pcb->local_ip, s->pcb->local_port);
     }
-    ip_addr_t local = s->upcb->local_ip;
+    if (s->retired) return to_sockaddr(s->domain, nullptr, 0);
+    ip_addr_t local = s->rpcb ? s->rpcb->local_ip : s->upcb->local_ip;
+    const ip_addr_t& remote = s->rpcb ? s->rpcb->remote_ip : s->upcb->remote_ip;
+    u16_t port = s->rpcb ? (s->icmp_raw ? 0 : s->ident) : s->upcb->local_port;
     if (s->udp_connected && ip_addr_isany(&local) && impl_->stack) {
         // Bound to the wildcard but connected: the address a packet to the
         // peer leaves from, as Linux reports it (ours of the peer's family).
         for (auto& a : impl_->stack->local_addresses()) {
-            if (a.family == AF_INET && IP_IS_V4(&s->upcb->remote_ip)) {
+            if (a.family == AF_INET && IP_IS_V4(&remote)) {
                 uint32_t v4;
                 std::memcpy(&v4, a.bytes.data(), 4);
                 ip_addr_set_ip4_u32_val(local, v4);
                 break;
             }
-            if (a.family == AF_INET6 && IP_IS_V6(&s->upcb->remote_ip)) {
+            if (a.family == AF_INET6 && IP_IS_V6(&remote)) {
                 ip6_addr_t a6;
                 std::memcpy(a6.addr, a.bytes.data(), 16);
                 ip6_addr_clear_zone(&a6);
@@ -932,7 +1033,7 @@ Result<SocketAddress> SocketEngine::sockname(ino_t ino) const {
             }
         }
     }
-    return to_sockaddr(s->domain, &local, s->upcb->local_port);
+    return to_sockaddr(s->domain, &local, port);
 }
 
 Result<SocketAddress> SocketEngine::peername(ino_t ino) const {
@@ -943,7 +1044,8 @@ Result<SocketAddress> SocketEngine::peername(ino_t ino) const {
         if (s->state != Impl::State::Connected || !s->pcb) return Error{ENOTCONN, "not connected"};
         return to_sockaddr(s->domain, &s->pcb->remote_ip, s->pcb->remote_port);
     }
-    if (!s->udp_connected) return Error{ENOTCONN, "not connected"};
+    if (!s->udp_connected || s->retired) return Error{ENOTCONN, "not connected"};
+    if (s->rpcb) return to_sockaddr(s->domain, &s->rpcb->remote_ip, 0);
     return to_sockaddr(s->domain, &s->upcb->remote_ip, s->upcb->remote_port);
 }
 
@@ -954,7 +1056,7 @@ Status SocketEngine::shutdown(ino_t ino, int space_fd, int how) {
     if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return Error{EINVAL, "how"};
     if (s->type == SOCK_STREAM && s->state != Impl::State::Connected && s->state != Impl::State::Failed)
         return Error{ENOTCONN, "not connected"};
-    if (s->type == SOCK_DGRAM && !s->udp_connected) return Error{ENOTCONN, "not connected"};
+    if (s->type != SOCK_STREAM && !s->udp_connected) return Error{ENOTCONN, "not connected"};
     // Shutting down the space end does what the process expects locally (EOF
     // for its reads, EPIPE for its writes); our end then reads EOF, which the
     // pump turns into a FIN after the data written before it.
@@ -1047,7 +1149,7 @@ Status SocketEngine::setsockopt(ino_t ino, int space_fd, int level, int name, co
         switch (name) {
             case IPV6_V6ONLY:
                 if ((s->type == SOCK_STREAM && s->state != Impl::State::Fresh) || (s->pcb && s->pcb->local_port) ||
-                    (s->upcb && (s->upcb->local_port || s->udp_connected)))
+                    (s->type != SOCK_STREAM && s->udp_connected) || (s->upcb && s->upcb->local_port))
                     return Error{EINVAL, "IPV6_V6ONLY after bind"};
                 s->v6only = v != 0;
                 return {};
@@ -1065,11 +1167,13 @@ Status SocketEngine::setsockopt(ino_t ino, int space_fd, int level, int name, co
             case IP_TOS:
                 if (s->pcb) s->pcb->tos = u8_t(v);
                 if (s->upcb) s->upcb->tos = u8_t(v);
+                if (s->rpcb) s->rpcb->tos = u8_t(v);
                 return {};
             case IP_TTL:
                 if (v < 1 || v > 255) return Error{EINVAL, "IP_TTL"};
                 if (s->pcb) s->pcb->ttl = u8_t(v);
                 if (s->upcb) s->upcb->ttl = u8_t(v);
+                if (s->rpcb) s->rpcb->ttl = u8_t(v);
                 return {};
             case IP_RECVERR:
             case IP_MTU_DISCOVER:
@@ -1077,6 +1181,11 @@ Status SocketEngine::setsockopt(ino_t ino, int space_fd, int level, int name, co
                 return {};
         }
         return Error{ENOPROTOOPT, "IP option"};
+    }
+    if ((level == IPPROTO_ICMPV6 || level == SOL_RAW) && s->type != SOCK_STREAM && (s->rpcb || s->retired)) {
+        // ICMP filters (ICMP6_FILTER, ICMP_FILTER): accepted, not applied;
+        // ping programs check the type of what they receive anyway.
+        return {};
     }
     return Error{ENOPROTOOPT, "option level"};
 }
@@ -1101,7 +1210,10 @@ Result<std::vector<uint8_t>> SocketEngine::getsockopt(ino_t ino, int space_fd, i
             }
             case SO_TYPE: return as_int(s->type);
             case SO_DOMAIN: return as_int(s->domain);
-            case SO_PROTOCOL: return as_int(s->type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP);
+            case SO_PROTOCOL:
+                if (s->type == SOCK_STREAM) return as_int(IPPROTO_TCP);
+                if (s->type == SOCK_RAW || s->ident) return as_int(s->domain == AF_INET ? int(IPPROTO_ICMP) : int(IPPROTO_ICMPV6));
+                return as_int(IPPROTO_UDP);
             case SO_ACCEPTCONN: return as_int(s->state == Impl::State::Listening);
             case SO_REUSEADDR:
             case SO_REUSEPORT: return as_int(s->reuseaddr);
@@ -1165,8 +1277,8 @@ Result<std::vector<uint8_t>> SocketEngine::getsockopt(ino_t ino, int space_fd, i
         return Error{ENOPROTOOPT, "IPv6 option"};
     }
     if (level == IPPROTO_IP) {
-        if (name == IP_TOS) return as_int(s->pcb ? s->pcb->tos : s->upcb ? s->upcb->tos : 0);
-        if (name == IP_TTL) return as_int(s->pcb ? s->pcb->ttl : s->upcb ? s->upcb->ttl : 64);
+        if (name == IP_TOS) return as_int(s->pcb ? s->pcb->tos : s->upcb ? s->upcb->tos : s->rpcb ? s->rpcb->tos : 0);
+        if (name == IP_TTL) return as_int(s->pcb ? s->pcb->ttl : s->upcb ? s->upcb->ttl : s->rpcb ? s->rpcb->ttl : 64);
         return Error{ENOPROTOOPT, "IP option"};
     }
     return Error{ENOPROTOOPT, "option level"};
@@ -1176,11 +1288,20 @@ Result<size_t> SocketEngine::sendto(ino_t ino, const void* data, size_t len, con
     CoreLock lock;
     auto* s = impl_->find(ino);
     if (!s) return Error{ENOTSOCK, "not an emulated socket"};
-    if (s->type != SOCK_DGRAM) return Error{EISCONN, "address on a stream socket"};
+    if (s->type == SOCK_STREAM) return Error{EISCONN, "address on a stream socket"};
+    if (s->retired) return Error{EPIPE, "socket closed"};
     ip_addr_t ip;
     u16_t port;
     if (auto st = from_sockaddr(s->domain, addr, alen, false, &ip, &port); !st) return st.error();
     if (s->v6only && IP_IS_V4(&ip)) return Error{ENETUNREACH, "IPv4 destination on an IPv6-only socket"};
+    if (s->rpcb) {  // ICMP: no port
+        err_t e = impl_->send_icmp(*s, static_cast<const uint8_t*>(data), len, &ip);
+        if (e != ERR_OK) {
+            if (e != ERR_VAL) ++impl_->counters.udp_tx_failed;
+            return Error{errno_of(e), "sendto"};
+        }
+        return len;
+    }
     if (port == 0) return Error{EINVAL, "port 0"};
     if (len > kMaxDatagram - 8 - (IP_IS_V4(&ip) ? 20 : 0)) return Error{EMSGSIZE, "datagram too large"};
     err_t e = impl_->send_udp(*s, data, len, &ip, port);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <thread>
+#include <tuple>
 
 #include "catch.hpp"
 #include "hsbox/netstack/sockets.hpp"
@@ -81,7 +82,8 @@ int int_opt(Sock& s, int level, int name) {
 TEST_CASE("socket(): IP families and TCP/UDP only; the bridge is a unix socket of the right kind", "[sockets]") {
     CHECK(engine().open(AF_UNIX, SOCK_STREAM, 0).code() == EAFNOSUPPORT);
     CHECK(engine().open(AF_NETLINK, SOCK_RAW, 0).code() == EAFNOSUPPORT);
-    CHECK(engine().open(AF_INET, SOCK_RAW, 0).code() == ESOCKTNOSUPPORT);
+    CHECK(engine().open(AF_INET, SOCK_RAW, 0).code() == EPERM);  // only ICMP may be raw
+    CHECK(engine().open(AF_INET, SOCK_SEQPACKET, 0).code() == ESOCKTNOSUPPORT);
     CHECK(engine().open(AF_INET, SOCK_STREAM, IPPROTO_UDP).code() == EPROTONOSUPPORT);
     CHECK(engine().open(AF_INET6, SOCK_DGRAM, IPPROTO_TCP).code() == EPROTONOSUPPORT);
 
@@ -250,4 +252,37 @@ TEST_CASE("closing the space end frees the port; the record goes when no process
     CHECK(engine().collect([&](ino_t i) { return i != ino; }) == 1);
     CHECK_FALSE(engine().owns(ino));
     CHECK(engine().owns(again.ino));  // live sockets are never collected
+}
+
+TEST_CASE("ICMP sockets: ping and raw ICMP are emulated, other raw sockets are not", "[sockets]") {
+    CHECK(engine().open(AF_INET, SOCK_RAW, IPPROTO_TCP).code() == EPERM);
+    CHECK(engine().open(AF_INET, SOCK_RAW, IPPROTO_RAW).code() == EPERM);
+    CHECK(engine().open(AF_INET6, SOCK_RAW, IPPROTO_ICMP).code() == EPERM);  // ICMPv4 on an IPv6 socket
+    CHECK(engine().open(AF_INET, SOCK_DGRAM, IPPROTO_ICMPV6).code() == EPROTONOSUPPORT);
+    for (auto [domain, type, proto] : {std::tuple{AF_INET, SOCK_DGRAM, int(IPPROTO_ICMP)},
+                                       std::tuple{AF_INET6, SOCK_DGRAM, int(IPPROTO_ICMPV6)},
+                                       std::tuple{AF_INET, SOCK_RAW, int(IPPROTO_ICMP)},
+                                       std::tuple{AF_INET6, SOCK_RAW, int(IPPROTO_ICMPV6)}}) {
+        auto fd = engine().open(domain, type, proto);
+        REQUIRE(fd.ok());
+        struct stat st;
+        REQUIRE(::fstat(fd->get(), &st) == 0);
+        Sock s{std::move(*fd), st.st_ino};
+        CHECK(engine().type_of(s.ino) == type);
+        CHECK(int_opt(s, SOL_SOCKET, SO_PROTOCOL) == proto);
+        auto to4 = v4("10.77.0.2", 0);
+        auto to6 = v6("fd77::2", 0);
+        const sockaddr* to = domain == AF_INET ? sa(to4) : sa(to6);
+        socklen_t tolen = domain == AF_INET ? sizeof to4 : sizeof to6;
+        uint8_t echo[8] = {uint8_t(domain == AF_INET ? 8 : 128), 0, 0, 0, 0, 0, 0, 1};
+        uint8_t reply[8] = {uint8_t(domain == AF_INET ? 0 : 129), 0, 0, 0, 0, 0, 0, 1};
+        if (type == SOCK_DGRAM) {
+            // A ping socket sends echo requests only, and gets its identifier as its port.
+            CHECK(engine().sendto(s.ino, reply, sizeof reply, to, tolen).code() == EINVAL);
+            CHECK(port_of(*engine().sockname(s.ino)) != 0);
+        }
+        CHECK(engine().sendto(s.ino, echo, 4, to, tolen).code() == EINVAL);               // shorter than a header
+        CHECK(engine().sendto(s.ino, echo, sizeof echo, to, tolen).code() == ENETUNREACH);  // no tunnel here
+        CHECK(engine().listen(s.ino, 1).code() == EOPNOTSUPP);
+    }
 }

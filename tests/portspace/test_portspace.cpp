@@ -508,6 +508,28 @@ TEST_CASE("netlink is not supported, name lookups end cleanly, numeric names res
     CHECK(has(o, "gethostbyname 10.77.0.2\n"));
 }
 
+// ICMP sockets are emulated too, for any user: busybox ping (a raw ICMP
+// socket, driven by SIGALRM while it waits in recvfrom) reaches the peer over
+// IPv4 and IPv6, and nothing that is not a peer.
+TEST_CASE("busybox ping reaches the peer through the tunnel, and only the peer", "[portspace][invariant5]") {
+    Hosts h;
+    auto a = start(h, "a", "a.toml", {"/bin/sleep", "30"});
+    auto b = start(h, "b", "b.toml",
+                   {"/bin/sh", "-c",
+                    "for i in $(seq 50); do busybox ping -c 1 -W 1 10.77.0.1 >/dev/null && break; done; "
+                    "busybox ping -c 3 10.77.0.1; echo v4=$?; busybox ping6 -c 2 fd77::1; echo v6=$?; "
+                    "busybox ping -c 1 -W 1 127.0.0.1; echo lo=$?"});
+    CHECK(b->wait(60) == 0);
+    std::string o = b->out();
+    INFO(b->log());
+    CHECK(has(o, "3 packets transmitted, 3 packets received"));
+    CHECK(has(o, "v4=0\n"));
+    CHECK(has(o, "2 packets transmitted, 2 packets received"));
+    CHECK(has(o, "v6=0\n"));
+    CHECK(has(o, "lo=1\n"));
+    CHECK(has(b->err(), "Network is unreachable"));
+}
+
 namespace {
 
 // The "bytes" of the JSON object named `key` in iperf3's -J output, or -1.
