@@ -40,6 +40,16 @@ Reply each_mmsg(Call& c, const std::function<Result<long>(uint64_t entry, unsign
     return Reply::ok(done);
 }
 
+Result<int> Call::socket_arg() const {
+    if (!socket_dup && !socket_err) {
+        auto fd = target_fd(iarg(0));
+        if (fd) socket_dup = std::move(*fd);
+        else socket_err = fd.code();
+    }
+    if (socket_err) return Error{socket_err, "socket argument"};
+    return socket_dup.get();
+}
+
 Result<Fd> Call::target_fd(int fd) const {
     if (fd < 0) return Error{EBADF, "fd"};
     auto pidfd = space.tasks->pidfd(who.tgid);

@@ -105,6 +105,10 @@ struct Call {
     Result<std::string> path_arg(int i) const;
     // A duplicate of one of the target's descriptors (pidfd_getfd).
     Result<Fd> target_fd(int fd) const;
+    // The socket argument (arg 0) of a socket call, fetched once per call:
+    // every check and the operation itself then see the same object, even if
+    // another thread moves a different file to that number meanwhile.
+    Result<int> socket_arg() const;
     // Is the notification still live, so that what was read from the
     // target's memory was the target's and a write-back reaches it? Until a
     // handler yields, the target cannot have gone: it is traced by us and
@@ -112,6 +116,8 @@ struct Call {
     // After a yield, ask the kernel (SECCOMP_IOCTL_NOTIF_ID_VALID).
     bool valid() const { return space.fibers->yields() == yields_at_start || space.notifier->id_valid(n.id); }
     uint64_t yields_at_start = 0;
+    mutable Fd socket_dup;  // socket_arg()'s, for the life of the call
+    mutable int socket_err = 0;
 };
 
 using Handler = Reply (*)(Call&);

@@ -13,12 +13,14 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -286,10 +288,22 @@ struct Received {
 Result<Received> receive(Call& c, Emulated& e, size_t room, int flags) {
     Received r;
     bool datagram = e.type != SOCK_STREAM;
-    r.data.resize(datagram ? kMaxDatagram : std::min(room, kMaxData));
     int native = (flags & (MSG_PEEK | MSG_WAITALL)) | MSG_DONTWAIT;
     if (datagram) native &= ~MSG_WAITALL;
     for (;;) {
+        // Wait before allocating, and allocate what is there: a thread
+        // blocked on a quiet socket pins no memory in the supervisor.
+        pollfd p{e.fd.get(), POLLIN, 0};
+        if (::poll(&p, 1, 0) == 0) {
+            if (nonblocking(e.fd.get()) || (flags & MSG_DONTWAIT)) return Error{EAGAIN, "recv"};
+            if (int w = wait_ready(c, e, POLLIN, SO_RCVTIMEO)) return Error{w, "recv"};
+        }
+        int queued = 0;
+        if (::ioctl(e.fd.get(), FIONREAD, &queued) < 0 || queued < 0) queued = 0;
+        // A datagram is never longer than what is queued (a whole record).
+        size_t want = datagram ? std::min<size_t>(size_t(queued), kMaxDatagram)
+                               : std::min({room, kMaxData, std::max<size_t>(size_t(queued), 1)});
+        r.data.resize(want);
         ssize_t n = ::recv(e.fd.get(), r.data.data(), r.data.size(), native);
         if (n >= 0) {
             r.data.resize(static_cast<size_t>(n));
@@ -297,7 +311,6 @@ Result<Received> receive(Call& c, Emulated& e, size_t room, int flags) {
             break;
         }
         if (errno != EAGAIN || nonblocking(e.fd.get()) || (flags & MSG_DONTWAIT)) return Error{errno, "recv"};
-        if (int w = wait_ready(c, e, POLLIN, SO_RCVTIMEO)) return Error{w, "recv"};
     }
     if (datagram) {
         auto src = c.space.net->source_of(e.ino, r.data.data(), r.data.size(), flags & MSG_PEEK);
@@ -371,13 +384,15 @@ Reply do_recvmmsg(Call& c, Emulated& e) {
 
 std::optional<Reply> handle_portspace_socket(Call& c) {
     if (c.nr() == SYS_socket) return do_socket(c);
-    auto fd = c.target_fd(c.iarg(0));
+    auto fd = c.socket_arg();  // fetched once: the generic path then uses the same object
     if (!fd) return std::nullopt;  // the generic path reports EBADF
     struct stat st;
-    if (::fstat(fd->get(), &st) < 0 || !S_ISSOCK(st.st_mode)) return std::nullopt;
+    if (::fstat(*fd, &st) < 0 || !S_ISSOCK(st.st_mode)) return std::nullopt;
     int type = c.space.net->type_of(st.st_ino);
     if (!type) return std::nullopt;
-    Emulated e{std::move(*fd), st.st_ino, type};
+    int dup = ::fcntl(*fd, F_DUPFD_CLOEXEC, 0);
+    if (dup < 0) return Reply::err(EMFILE);
+    Emulated e{Fd(dup), st.st_ino, type};
     switch (c.nr()) {
         case SYS_bind: {
             auto a = get_address(c, c.arg(1), c.arg(2));

@@ -109,17 +109,17 @@ void remember_bound(Call& c, const Address& a) {
 }
 
 Reply do_bind_connect(Call& c, Use use) {
-    auto sock = c.target_fd(c.iarg(0));
+    auto sock = c.socket_arg();
     if (!sock) return Reply::err(sock.code());
     auto addr = take_address(c, c.arg(1), c.arg(2), use);
     if (!addr) return Reply::err(addr.code());
     if (!c.valid()) return Reply::err(EINTR);
     if (use == Use::Bind) {
-        if (::bind(sock->get(), reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0) return Reply::err(errno);
+        if (::bind(*sock, reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0) return Reply::err(errno);
         remember_bound(c, *addr);
         return Reply::ok(0);
     }
-    int s = sock->get();
+    int s = *sock;
     auto run = [&]() -> long {
         return ::connect(s, reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0 ? -errno : 0;
     };
@@ -193,7 +193,7 @@ Result<long> send_one(Call& c, int sock, uint64_t msg_ptr, int flags) {
 }
 
 Reply do_sendto(Call& c) {
-    auto sock = c.target_fd(c.iarg(0));
+    auto sock = c.socket_arg();
     if (!sock) return Reply::err(sock.code());
     auto addr = take_address(c, c.arg(4), c.arg(5), Use::Connect);
     if (!addr) return Reply::err(addr.code());
@@ -202,7 +202,7 @@ Reply do_sendto(Call& c) {
     std::vector<char> data(len);
     if (!read_memory(c.n.pid, c.arg(1), data.data(), len)) return Reply::err(EFAULT);
     int flags = c.iarg(3);
-    int s = sock->get();
+    int s = *sock;
     auto run = [&]() -> long {
         ssize_t n = ::sendto(s, data.data(), data.size(), flags | MSG_NOSIGNAL,
                              reinterpret_cast<sockaddr*>(&addr->ss), addr->len);
@@ -214,17 +214,50 @@ Reply do_sendto(Call& c) {
 }
 
 Reply do_sendmsg(Call& c) {
-    auto sock = c.target_fd(c.iarg(0));
+    auto sock = c.socket_arg();
     if (!sock) return Reply::err(sock.code());
-    auto r = send_one(c, sock->get(), c.arg(1), c.iarg(2));
+    auto r = send_one(c, *sock, c.arg(1), c.iarg(2));
     return r ? Reply::ok(*r) : Reply::err(r.code());
 }
 
 Reply do_sendmmsg(Call& c) {
-    auto sock = c.target_fd(c.iarg(0));
+    auto sock = c.socket_arg();
     if (!sock) return Reply::err(sock.code());
     int flags = c.iarg(3);
-    return each_mmsg(c, [&](uint64_t entry, unsigned) { return send_one(c, sock->get(), entry, flags); });
+    return each_mmsg(c, [&](uint64_t entry, unsigned) { return send_one(c, *sock, entry, flags); });
+}
+
+// get/setsockopt on a socket that is not emulated (in a portspace, where
+// they are notified): performed here on the descriptor that was checked, not
+// continued. Continuing would let another thread swap the number for a
+// bridge end first, and natively a bridge names its maker: SO_PEERCRED would
+// show the supervisor and SO_PEERPIDFD hand out a pidfd of it; SO_PASSCRED or
+// SO_PASSPIDFD set on a bridge would do the same through SCM messages.
+Reply do_sockopt(Call& c) {
+    constexpr int kSoPeerPidfd = 77;  // SO_PEERPIDFD (Linux 6.5): an fd we would have to inject
+    constexpr size_t kMaxOpt = 64 << 10;
+    auto sock = c.socket_arg();
+    if (!sock) return Reply::err(sock.code());
+    int level = c.iarg(1), name = c.iarg(2);
+    if (level == SOL_SOCKET && name == kSoPeerPidfd) return Reply::err(ENOPROTOOPT);
+    if (c.nr() == SYS_setsockopt) {
+        uint64_t len = c.arg(4);
+        if (len > kMaxOpt) return Reply::err(EINVAL);
+        std::vector<char> v(len);
+        if (len && !read_memory(c.n.pid, c.arg(3), v.data(), len)) return Reply::err(EFAULT);
+        if (::setsockopt(*sock, level, name, len ? v.data() : nullptr, static_cast<socklen_t>(len)) < 0)
+            return Reply::err(errno);
+        return Reply::ok(0);
+    }
+    socklen_t room;
+    if (!read_memory(c.n.pid, c.arg(4), &room, sizeof room)) return Reply::err(EFAULT);
+    if (static_cast<int>(room) < 0) return Reply::err(EINVAL);
+    std::vector<char> v(std::min<size_t>(room, kMaxOpt));
+    socklen_t len = static_cast<socklen_t>(v.size());
+    if (::getsockopt(*sock, level, name, v.data(), &len) < 0) return Reply::err(errno);
+    if (len && !write_memory(c.n.pid, c.arg(3), v.data(), std::min<size_t>(len, v.size()))) return Reply::err(EFAULT);
+    if (!write_memory(c.n.pid, c.arg(4), &len, sizeof len)) return Reply::err(EFAULT);
+    return Reply::ok(0);
 }
 
 }  // namespace
@@ -239,18 +272,20 @@ Reply handle_socket(Call& c) {
         case SYS_sendto: return do_sendto(c);
         case SYS_sendmsg: return do_sendmsg(c);
         case SYS_sendmmsg: return do_sendmmsg(c);
+        case SYS_setsockopt:
+        case SYS_getsockopt: return do_sockopt(c);
         // Notified in a portspace for its emulated sockets; on any other
         // socket the kernel answers. Safe to continue: these act only on a
         // socket the process holds, and a descriptor swapped meanwhile for a
-        // bridge end would show the process nothing but its own unix socket.
+        // bridge end shows the process nothing but an unnamed unix socket and
+        // its own data (no credentials: the options that would add them
+        // never reach a bridge, see do_sockopt).
         case SYS_listen:
         case SYS_accept:
         case SYS_accept4:
         case SYS_getsockname:
         case SYS_getpeername:
         case SYS_shutdown:
-        case SYS_setsockopt:
-        case SYS_getsockopt:
         case SYS_recvfrom:
         case SYS_recvmsg:
         case SYS_recvmmsg: return Reply::cont();

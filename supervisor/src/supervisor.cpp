@@ -276,6 +276,8 @@ Status Supervisor::prepare() {
     for (auto& h : opts_.hidden) vo.hidden.push_back(canonical(h));
     for (auto& s : opts_.shared) vo.shared.push_back(canonical(s));
     vo.hide_host_network = opts_.portspace;
+    if (opts_.portspace)  // the host's interfaces are not a portspace's business
+        for (const char* p : {"/sys/class/net", "/sys/devices/virtual/net"}) vo.hidden.push_back(p);
     auto view = SpaceView::create(std::move(vo), [this](pid_t p) { return tasks_ && tasks_->contains(p); });
     if (!view) return view.error();
     view_ = std::move(*view);
@@ -401,7 +403,7 @@ void Supervisor::dispatch(const seccomp_notif& n) {
             r = Reply::err(ENOSYS);
         } else {
             Call c{n, space_, Who{static_cast<pid_t>(n.pid), tasks_->tgid_of(static_cast<pid_t>(n.pid))},
-                   fibers_.yields()};
+                   fibers_.yields(), Fd(), 0};
             Handler h = handler_for(n.data.nr);
             // Act with the caller's credentials (only differs under a root supervisor).
             if (creds_.active()) creds_.apply(creds_.of(static_cast<pid_t>(n.pid)));

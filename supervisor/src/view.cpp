@@ -6,6 +6,7 @@
 #include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -238,7 +239,35 @@ Result<Fd> SpaceView::reopen(const Fd& probe, int flags) const {
     return reopen(probe, flags, st);
 }
 
+// Filesystems that are the kernel's configuration rather than files: a
+// root-run space writing them would change the host (sysfs: network devices,
+// drivers, modules; cgroups; debugfs, tracefs, securityfs, configfs, bpffs,
+// efivarfs, pstore; procfs mounted somewhere other than /proc).
+static bool kernel_config_fs(int fd) {
+    struct statfs sf;
+    if (::fstatfs(fd, &sf) < 0) return true;  // unknown: refuse
+    switch (static_cast<unsigned long>(sf.f_type)) {
+        case 0x62656572:  // SYSFS_MAGIC
+        case 0x63677270:  // CGROUP2_SUPER_MAGIC
+        case 0x27e0eb:    // CGROUP_SUPER_MAGIC
+        case 0x64626720:  // DEBUGFS_MAGIC
+        case 0x74726163:  // TRACEFS_MAGIC
+        case 0x73636673:  // SECURITYFS_MAGIC
+        case 0x62656570:  // CONFIGFS_MAGIC
+        case 0xcafe4a11:  // BPF_FS_MAGIC
+        case 0xde5e81e4:  // EFIVARFS_MAGIC
+        case 0x6165676c:  // PSTOREFS_MAGIC
+        case 0xf97cff8c:  // SELINUX_MAGIC
+        case 0x9fa0:      // PROC_SUPER_MAGIC
+            return true;
+    }
+    return false;
+}
+
 Result<Fd> SpaceView::reopen(const Fd& probe, int flags, const struct stat& st) const {
+    // The kernel's configuration is read-only in a space, whoever runs it.
+    bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & (O_TRUNC | O_APPEND));
+    if (writes && kernel_config_fs(probe.get())) return Error{EACCES, "kernel configuration (read-only in a space)"};
     int f = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW | O_PATH)) | O_CLOEXEC;
     std::string path = "/proc/self/fd/" + std::to_string(probe.get());
     bool may_block = !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
