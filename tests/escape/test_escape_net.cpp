@@ -617,3 +617,13 @@ TEST_CASE("escape net audit: SO_PEERCRED/SO_PEERPIDFD of the supervisor via a sw
           "[escape][net][audit][race][known-escape]") {
     run_net("net_audit_peercred");
 }
+
+// Past about 500 fibers waiting on one socket the kernel refuses to add it
+// to the fibers' epoll set once more (nested-epoll path limit: EINVAL);
+// Fibers::wait_fd then answers POLLERR from poll(0), handlers_net.cpp
+// wait_ready takes it for "ready" and receive() spins without yielding: the
+// supervisor stops serving the space (and does not act on SIGTERM).
+TEST_CASE("escape net audit: 600 threads in recvfrom on one UDP socket hang the supervisor",
+          "[escape][net][audit][known-escape]") {
+    run_net("net_audit_manywait", {"600"});
+}
