@@ -632,3 +632,15 @@ TEST_CASE("escape net audit: 600 threads in recvfrom on one UDP socket hang the 
           "[escape][net][audit][known-escape]") {
     run_net("net_audit_manywait", {"600"});
 }
+
+// The same with sends, on any socket in any space: send_one
+// (handlers_socket.cpp) copies up to 4 MiB per sendmsg before the send
+// blocks in a worker. 100 blocked 4 MiB sendmsg on a full socketpair pin
+// about 400 MB of the supervisor.
+TEST_CASE("escape net audit: blocked sendmsg pins supervisor memory", "[escape][net][audit][known-escape]") {
+    long rss = 0;
+    run_net("net_audit_sendmem", {"100"}, [&] { rss = hsbox_rss_kb(); });
+    INFO("supervisor resident: " << rss << " kB");
+    CHECK(rss > 0);
+    CHECK(rss < 128 * 1024);
+}
