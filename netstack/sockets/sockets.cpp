@@ -611,8 +611,15 @@ struct SocketEngine::Impl {
                 return;
             }
             // 0: EOF (the space shut down or closed its end), or a
-            // zero-length record, which cannot be told apart and is not sent.
-            if (n == 0) return;
+            // zero-length record, which cannot be told apart and is not
+            // sent; if more is queued it was a record: go on reading (the
+            // epoll is edge-triggered: stopping here would strand the rest).
+            if (n == 0) {
+                int queued = 0;
+                if (::ioctl(s.host.get(), FIONREAD, &queued) < 0 || queued <= 0) return;
+                ++counters.udp_tx_failed;
+                continue;
+            }
             if (!s.udp_connected || (!s.upcb && !s.rpcb)) {
                 ++counters.udp_tx_unaddressed;
                 continue;
@@ -1361,8 +1368,10 @@ bool SocketEngine::drain(int limit_ms, int stall_ms) {
                 pending += s->stage_len - s->stage_off;
             }
             // Closed sockets live on in lwIP until their data and FIN are acknowledged.
+            // (A connection still being set up carries no data yet.)
             for (tcp_pcb* p = tcp_active_pcbs; p; p = p->next)
-                if (p->unsent || p->unacked || p->state == FIN_WAIT_1 || p->state == CLOSING || p->state == LAST_ACK)
+                if (p->state != SYN_SENT && p->state != SYN_RCVD &&
+                    (p->unsent || p->unacked || p->state == FIN_WAIT_1 || p->state == CLOSING || p->state == LAST_ACK))
                     pending += 1 + (p->snd_lbb - p->lastack);
         }
         if (!pending) return true;

@@ -130,18 +130,24 @@ short Fibers::wait_fd(int fd, short events, int timeout_ms) {
     epoll_event ev{};
     ev.events = static_cast<uint32_t>(events) | EPOLLONESHOT;
     ev.data.ptr = &w;
-    if (::epoll_ctl(wait_ep_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
-        pollfd p{fd, events, 0};
-        return ::poll(&p, 1, 0) > 0 ? p.revents : POLLERR;
-    }
+    // The kernel limits how many epoll paths may lead to one file (about 500
+    // through our nested set): past it, poll the descriptor in short sleeps
+    // instead, still yielding to the loop (never spin).
+    bool registered = ::epoll_ctl(wait_ep_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+    if (!registered)
+        w.deadline = std::min(w.deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(20));
     fd_waits_.push_back(&w);
     // The loop thread acts as the supervisor while this fiber waits.
     auto creds = current_thread_creds();
     restore_thread_creds();
     suspend_current();
     apply_thread_creds(creds);
-    ::epoll_ctl(wait_ep_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    if (registered) ::epoll_ctl(wait_ep_.get(), EPOLL_CTL_DEL, fd, nullptr);
     fd_waits_.erase(std::find(fd_waits_.begin(), fd_waits_.end(), &w));
+    if (!registered) {
+        pollfd p{fd, events, 0};
+        return ::poll(&p, 1, 0) > 0 ? p.revents : 0;
+    }
     return w.revents;
 }
 

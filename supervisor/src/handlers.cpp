@@ -4,6 +4,8 @@
 #include "handlers.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <linux/limits.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -12,6 +14,10 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
 
 #include "hsbox/syscall_table.hpp"
 #include "target_memory.hpp"
@@ -57,6 +63,124 @@ Result<Fd> Call::target_fd(int fd) const {
     int dup = static_cast<int>(::syscall(SYS_pidfd_getfd, *pidfd, fd, 0));
     if (dup < 0) return Error{errno == ESRCH ? ESRCH : EBADF, "pidfd_getfd"};
     return Fd(dup);
+}
+
+namespace {
+
+constexpr int kWaitSlice = 100;  // ms between checks that the caller still waits
+
+// The socket's timeout for this direction (SO_RCVTIMEO/SO_SNDTIMEO), or none.
+std::optional<std::chrono::milliseconds> timeout_of(int fd, int opt) {
+    timeval tv{};
+    socklen_t len = sizeof tv;
+    if (::getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0)) return std::nullopt;
+    // Beyond a year is forever (and would overflow the deadline arithmetic).
+    constexpr long long kYear = 365LL * 24 * 3600;
+    if (tv.tv_sec < 0 || tv.tv_sec > kYear) return std::nullopt;
+    return std::chrono::milliseconds(tv.tv_sec * 1000LL + tv.tv_usec / 1000);
+}
+
+// Does `tid` have a signal pending that it catches and does not block? The
+// kernel would interrupt a blocking socket call for it; a notified call waits
+// in the kernel where only fatal signals get through (WAIT_KILLABLE_RECV),
+// so the handler has to notice and return EINTR itself (alarm-driven
+// programs such as ping depend on it).
+bool handled_signal_pending(pid_t tid) {
+    auto st = read_file(AT_FDCWD, "/proc/" + std::to_string(tid) + "/status");
+    if (!st) return false;
+    auto mask = [&](const char* key) -> uint64_t {
+        auto at = st->find(std::string("\n") + key + ":");
+        if (at == std::string::npos) return 0;
+        return std::strtoull(st->c_str() + at + std::strlen(key) + 2, nullptr, 16);
+    };
+    return ((mask("SigPnd") | mask("ShdPnd")) & ~mask("SigBlk") & mask("SigCgt")) != 0;
+}
+
+// Waits until `fd` polls `events`. Returns 0 when ready, EINTR when the
+// caller stopped waiting (killed, interrupted on older kernels, or a signal
+// it handles arrived), EAGAIN when the socket's timeout passed.
+}  // namespace
+
+int wait_socket(Call& c, int fd, short events, int timeout_opt) {
+    auto limit = timeout_of(fd, timeout_opt);
+    auto until = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
+    for (;;) {
+        int slice = kWaitSlice;
+        if (limit) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return EAGAIN;
+            slice = static_cast<int>(std::min<long long>(left.count(), kWaitSlice));
+        }
+        short r = c.space.fibers->wait_fd(fd, events, slice);
+        if (!c.valid()) return EINTR;
+        if (r) return 0;
+        if (handled_signal_pending(c.who.tid)) return EINTR;
+    }
+}
+
+Result<long> send_iov(Call& c, int sock, const std::vector<iovec>& iov, const sockaddr* name, socklen_t namelen,
+                      const std::vector<char>& control, int flags) {
+    constexpr size_t kChunk = 256 << 10;
+    size_t total = 0;
+    for (auto& v : iov) total += v.iov_len;
+    int type = 0;
+    socklen_t tl = sizeof type;
+    if (::getsockopt(sock, SOL_SOCKET, SO_TYPE, &type, &tl) < 0) return last_error("send");
+    bool stream = type == SOCK_STREAM;
+    if (!stream) {
+        // A datagram goes in one piece, and cannot be larger than the send buffer.
+        int sndbuf = 0;
+        socklen_t sl = sizeof sndbuf;
+        if (::getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) == 0 && total > size_t(sndbuf))
+            return Error{EMSGSIZE, "send"};
+    }
+    bool wait = !(flags & MSG_DONTWAIT) && !(::fcntl(sock, F_GETFL) & O_NONBLOCK);
+    size_t sent = 0;
+    for (;;) {
+        size_t piece = stream ? std::min(kChunk, total - sent) : total;
+        // Gather [sent, sent + piece) of the target's data, only now.
+        std::vector<char> data(piece);
+        size_t skip = sent, off = 0;
+        for (auto& v : iov) {
+            if (off == piece) break;
+            if (skip >= v.iov_len) {
+                skip -= v.iov_len;
+                continue;
+            }
+            size_t n = std::min(v.iov_len - skip, piece - off);
+            if (!read_memory(c.n.pid, reinterpret_cast<uint64_t>(v.iov_base) + skip, data.data() + off, n))
+                return sent ? Result<long>(long(sent)) : Error{EFAULT, "send data"};
+            off += n;
+            skip = 0;
+        }
+        iovec one{data.data(), data.size()};
+        msghdr m{};
+        m.msg_name = sent ? nullptr : const_cast<sockaddr*>(name);
+        m.msg_namelen = sent ? 0 : namelen;
+        m.msg_iov = &one;
+        m.msg_iovlen = 1;
+        if (!sent && !control.empty()) {
+            m.msg_control = const_cast<char*>(control.data());
+            m.msg_controllen = control.size();
+        }
+        ssize_t n = ::sendmsg(sock, &m, (flags & ~MSG_DONTWAIT) | MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n >= 0) {
+            sent += size_t(n);
+            if (sent >= total || !stream) return long(sent);
+            continue;
+        }
+        int err = errno;
+        if (err == EAGAIN && wait) {
+            if (int w = wait_socket(c, sock, POLLOUT, SO_SNDTIMEO)) {
+                if (sent) return long(sent);
+                return Error{w, "send"};
+            }
+            continue;
+        }
+        if (sent) return long(sent);
+        if (err == EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
+        return Error{err, "send"};
+    }
 }
 
 namespace {

@@ -7,7 +7,9 @@
 #include <linux/seccomp.h>
 #include <sys/types.h>
 
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <deque>
@@ -16,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "creds.hpp"
 #include "fibers.hpp"
@@ -130,6 +133,21 @@ Handler handler_for(int nr);
 // msg_len, and stops at the first failure. Returns the count done, or the
 // first entry's error when none was.
 Reply each_mmsg(Call& c, const std::function<Result<long>(uint64_t entry, unsigned index)>& one);
+
+// Waits, as the handler's fiber, until the target's socket `fd` (our
+// duplicate) polls `events`. Returns 0 when it does; EINTR when the caller
+// stopped waiting or has a caught, unblocked signal pending (the kernel would
+// interrupt it; a notified call only lets fatal signals in); EAGAIN when the
+// socket's `timeout_opt` (SO_RCVTIMEO or SO_SNDTIMEO) passed.
+int wait_socket(Call& c, int fd, short events, int timeout_opt);
+
+// Sends what the target's iovecs describe, as its own send would: a datagram
+// in one piece (EMSGSIZE beyond the send buffer, before anything is copied),
+// a stream in chunks gathered only as the socket takes them, so a blocked
+// send holds at most one chunk of the target's data here. `name` and
+// `control` go with the first piece. Returns the bytes sent.
+Result<long> send_iov(Call& c, int sock, const std::vector<iovec>& iov, const sockaddr* name, socklen_t namelen,
+                      const std::vector<char>& control, int flags);
 
 // Families, each in its own file.
 Reply handle_path(Call& c);      // handlers_fs.cpp

@@ -37,7 +37,6 @@ namespace {
 
 constexpr size_t kMaxData = 4 << 20;     // largest send or receive the supervisor copies
 constexpr size_t kMaxDatagram = 65536;
-constexpr int kWaitSlice = 100;          // ms between checks that the caller still waits
 
 struct Emulated {
     Fd fd;      // our duplicate of the process's descriptor (the space end)
@@ -50,48 +49,8 @@ bool nonblocking(int fd) {
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-// The socket's timeout for this direction (SO_RCVTIMEO/SO_SNDTIMEO), or none.
-std::optional<std::chrono::milliseconds> timeout_of(int fd, int opt) {
-    timeval tv{};
-    socklen_t len = sizeof tv;
-    if (::getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0)) return std::nullopt;
-    return std::chrono::milliseconds(tv.tv_sec * 1000 + tv.tv_usec / 1000);
-}
-
-// Does `tid` have a signal pending that it catches and does not block? The
-// kernel would interrupt a blocking socket call for it; a notified call waits
-// in the kernel where only fatal signals get through (WAIT_KILLABLE_RECV),
-// so the handler has to notice and return EINTR itself (alarm-driven
-// programs such as ping depend on it).
-bool handled_signal_pending(pid_t tid) {
-    auto st = read_file(AT_FDCWD, "/proc/" + std::to_string(tid) + "/status");
-    if (!st) return false;
-    auto mask = [&](const char* key) -> uint64_t {
-        auto at = st->find(std::string("\n") + key + ":");
-        if (at == std::string::npos) return 0;
-        return std::strtoull(st->c_str() + at + std::strlen(key) + 2, nullptr, 16);
-    };
-    return ((mask("SigPnd") | mask("ShdPnd")) & ~mask("SigBlk") & mask("SigCgt")) != 0;
-}
-
-// Waits until `e.fd` polls `events`. Returns 0 when ready, EINTR when the
-// caller stopped waiting (killed, interrupted on older kernels, or a signal
-// it handles arrived), EAGAIN when the socket's timeout passed.
 int wait_ready(Call& c, const Emulated& e, short events, int timeout_opt) {
-    auto limit = timeout_of(e.fd.get(), timeout_opt);
-    auto until = std::chrono::steady_clock::now() + limit.value_or(std::chrono::milliseconds(0));
-    for (;;) {
-        int slice = kWaitSlice;
-        if (limit) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-            if (left.count() <= 0) return EAGAIN;
-            slice = static_cast<int>(std::min<long long>(left.count(), kWaitSlice));
-        }
-        short r = c.space.fibers->wait_fd(e.fd.get(), events, slice);
-        if (!c.valid()) return EINTR;
-        if (r) return 0;
-        if (handled_signal_pending(c.who.tid)) return EINTR;
-    }
+    return wait_socket(c, e.fd.get(), events, timeout_opt);
 }
 
 // Copies an address out to a (sockaddr*, socklen_t*) pair of the target, as
@@ -202,10 +161,11 @@ Reply do_getsockopt(Call& c, Emulated& e) {
     return Reply::ok(0);
 }
 
-// One send of `data`, with or without a destination. UDP with an address
-// goes to lwIP directly; everything else into the bridge, as the process's
-// own send would have.
-Result<long> send_data(Call& c, Emulated& e, const std::vector<char>& data, const netstack::SocketAddress* to,
+// One send of what the target's iovecs hold, with or without a destination.
+// UDP/ICMP with an address goes to lwIP directly (a datagram: at most 64 KiB
+// copied); everything else into the bridge, as the process's own send would
+// have, in chunks gathered as the bridge drains (send_iov).
+Result<long> send_data(Call& c, Emulated& e, const std::vector<iovec>& iov, const netstack::SocketAddress* to,
                        int flags) {
     // Any address is judged first: nothing but a tunnel peer is reachable.
     if (to)
@@ -218,34 +178,31 @@ Result<long> send_data(Call& c, Emulated& e, const std::vector<char>& data, cons
     if (!to && e.type != SOCK_STREAM && !c.space.net->peername(e.ino))
         return Error{EDESTADDRREQ, "datagram without a destination"};
     if (to && e.type != SOCK_STREAM) {
-        auto n = c.space.net->sendto(e.ino, data.data(), data.size(), reinterpret_cast<const sockaddr*>(&to->ss),
+        size_t total = 0;
+        for (auto& v : iov) total += v.iov_len;
+        if (total > kMaxDatagram) return Error{EMSGSIZE, "datagram too large"};
+        auto data = gather(c.n.pid, iov);
+        if (!data) return data.error();
+        auto n = c.space.net->sendto(e.ino, data->data(), data->size(), reinterpret_cast<const sockaddr*>(&to->ss),
                                      to->len);
         if (!n) return n.error();
         return static_cast<long>(*n);
     }
     // TCP ignores a destination, as Linux does on a connected socket.
-    int s = e.fd.get();
-    for (;;) {
-        ssize_t n = ::send(s, data.data(), data.size(), (flags & ~MSG_DONTWAIT) | MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n >= 0) return static_cast<long>(n);
-        if (errno == EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
-        if (errno != EAGAIN || nonblocking(s) || (flags & MSG_DONTWAIT)) return Error{errno, "send"};
-        if (int w = wait_ready(c, e, POLLOUT, SO_SNDTIMEO)) return Error{w, "send"};
-    }
+    return send_iov(c, e.fd.get(), iov, nullptr, 0, {}, flags);
 }
 
 Reply do_sendto(Call& c, Emulated& e) {
     uint64_t len = c.arg(2);
     if (len > kMaxData) return Reply::err(EMSGSIZE);
-    std::vector<char> data(len);
-    if (len && !read_memory(c.n.pid, c.arg(1), data.data(), len)) return Reply::err(EFAULT);
     std::optional<netstack::SocketAddress> to;
     if (c.arg(4)) {
         auto a = get_address(c, c.arg(4), c.arg(5));
         if (!a) return Reply::err(a.code());
         to = *a;
     }
-    auto r = send_data(c, e, data, to ? &*to : nullptr, c.iarg(3));
+    std::vector<iovec> iov{{reinterpret_cast<void*>(c.arg(1)), len}};
+    auto r = send_data(c, e, iov, to ? &*to : nullptr, c.iarg(3));
     return r ? Reply::ok(*r) : Reply::err(r.code());
 }
 
@@ -262,9 +219,7 @@ Result<long> send_msg(Call& c, Emulated& e, uint64_t msg_ptr, int flags) {
     }
     auto iov = read_iovecs(c.n.pid, reinterpret_cast<uint64_t>(m.msg_iov), m.msg_iovlen, kMaxData);
     if (!iov) return iov.error();
-    auto data = gather(c.n.pid, *iov);
-    if (!data) return data.error();
-    return send_data(c, e, *data, to ? &*to : nullptr, flags);
+    return send_data(c, e, *iov, to ? &*to : nullptr, flags);
 }
 
 Reply do_sendmsg(Call& c, Emulated& e) {

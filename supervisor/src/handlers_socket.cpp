@@ -127,13 +127,6 @@ Reply do_bind_connect(Call& c, Use use) {
     return r < 0 ? Reply::err(static_cast<int>(-r)) : Reply::ok(0);
 }
 
-// Copies an iovec array's data out of the target into one buffer.
-Result<std::vector<char>> gather(Call& c, uint64_t iov_ptr, uint64_t count) {
-    auto iov = read_iovecs(c.n.pid, iov_ptr, count, kMaxData);
-    if (!iov) return iov.code() == EMSGSIZE ? Error{EMSGSIZE, "send too large for the supervisor to copy"} : iov.error();
-    return supervisor::gather(c.n.pid, *iov);
-}
-
 // Control messages: SCM_RIGHTS descriptors are the target's; translate them.
 Result<std::vector<char>> take_control(Call& c, uint64_t ptr, uint64_t len, std::vector<Fd>& keep) {
     std::vector<char> ctl;
@@ -170,26 +163,11 @@ Result<long> send_one(Call& c, int sock, uint64_t msg_ptr, int flags) {
         if (!a) return a.error();
         addr = std::move(*a);
     }
-    auto data = gather(c, reinterpret_cast<uint64_t>(m.msg_iov), m.msg_iovlen);
-    if (!data) return data.error();
+    auto iov = read_iovecs(c.n.pid, reinterpret_cast<uint64_t>(m.msg_iov), m.msg_iovlen, kMaxData);
+    if (!iov) return iov.code() == EMSGSIZE ? Error{EMSGSIZE, "send too large for the supervisor to copy"} : iov.error();
     auto ctl = take_control(c, reinterpret_cast<uint64_t>(m.msg_control), m.msg_controllen, keep);
     if (!ctl) return ctl.error();
-    iovec v{data->data(), data->size()};
-    msghdr out{};
-    out.msg_name = addr.len ? &addr.ss : nullptr;
-    out.msg_namelen = addr.len;
-    out.msg_iov = &v;
-    out.msg_iovlen = 1;
-    out.msg_control = ctl->empty() ? nullptr : ctl->data();
-    out.msg_controllen = ctl->size();
-    auto run = [&]() -> long {
-        ssize_t n = ::sendmsg(sock, &out, flags | MSG_NOSIGNAL);
-        return n < 0 ? -errno : n;
-    };
-    long r = (blocking(sock) && !(flags & MSG_DONTWAIT)) ? c.space.fibers->run_blocking(run) : run();
-    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
-    if (r < 0) return Error{static_cast<int>(-r), "sendmsg"};
-    return r;
+    return send_iov(c, sock, *iov, addr.len ? reinterpret_cast<sockaddr*>(&addr.ss) : nullptr, addr.len, *ctl, flags);
 }
 
 Reply do_sendto(Call& c) {
@@ -199,18 +177,9 @@ Reply do_sendto(Call& c) {
     if (!addr) return Reply::err(addr.code());
     uint64_t len = c.arg(2);
     if (len > kMaxData) return Reply::err(EMSGSIZE);
-    std::vector<char> data(len);
-    if (!read_memory(c.n.pid, c.arg(1), data.data(), len)) return Reply::err(EFAULT);
-    int flags = c.iarg(3);
-    int s = *sock;
-    auto run = [&]() -> long {
-        ssize_t n = ::sendto(s, data.data(), data.size(), flags | MSG_NOSIGNAL,
-                             reinterpret_cast<sockaddr*>(&addr->ss), addr->len);
-        return n < 0 ? -errno : n;
-    };
-    long r = (blocking(s) && !(flags & MSG_DONTWAIT)) ? c.space.fibers->run_blocking(run) : run();
-    if (r == -EPIPE && !(flags & MSG_NOSIGNAL)) ::syscall(SYS_tgkill, c.tgid(), c.who.tid, SIGPIPE);
-    return r < 0 ? Reply::err(static_cast<int>(-r)) : Reply::ok(r);
+    std::vector<iovec> iov{{reinterpret_cast<void*>(c.arg(1)), len}};
+    auto r = send_iov(c, *sock, iov, reinterpret_cast<sockaddr*>(&addr->ss), addr->len, {}, c.iarg(3));
+    return r ? Reply::ok(*r) : Reply::err(r.code());
 }
 
 Reply do_sendmsg(Call& c) {

@@ -171,6 +171,7 @@ uint32_t to_scmp(const Action& a) {
 // read-only ones a server sharing the host's network may use stay allowed in
 // a server space; a portspace has no host interfaces at all.
 constexpr uint32_t kSiocFirst = 0x890B, kSiocLast = 0x89FF;
+constexpr uint32_t kWextFirst = 0x8B00, kWextLast = 0x8BFF;
 constexpr uint32_t kSiocReadOnly[] = {
     0x8910 /* SIOCGIFNAME */,    0x8912 /* SIOCGIFCONF */,  0x8913 /* SIOCGIFFLAGS */, 0x8915 /* SIOCGIFADDR */,
     0x8917 /* SIOCGIFDSTADDR */, 0x8919 /* SIOCGIFBRDADDR */, 0x891b /* SIOCGIFNETMASK */,
@@ -178,8 +179,8 @@ constexpr uint32_t kSiocReadOnly[] = {
     0x8935 /* SIOCGIFPFLAGS */,  0x8938 /* SIOCGIFCOUNT */,  0x8942 /* SIOCGIFTXQLEN */, 0x8970 /* SIOCGIFMAP */,
 };
 
-// The BPF prefix: TIOCSTI/TIOCLINUX (terminal input injection) and the
-// network-device ioctls above get EPERM; everything else falls through to
+// The BPF prefix: TIOCSTI/TIOCLINUX (terminal input injection), wireless
+// extensions and the network-device ioctls above get EPERM; everything else falls through to
 // libseccomp's program. The kernel truncates the command to 32 bits: compare
 // the low word.
 std::vector<sock_filter> ioctl_prefix(SpaceKind kind) {
@@ -196,10 +197,16 @@ std::vector<sock_filter> ioctl_prefix(SpaceKind kind) {
     p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_ioctl, 0, 0));
     stmt(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1]));
     std::vector<size_t> to_deny, to_continue;  // jt of these jumps
+    std::vector<size_t> to_deny_if_le;         // jf of these jumps
     for (uint32_t cmd : {static_cast<uint32_t>(TIOCSTI), static_cast<uint32_t>(TIOCLINUX)}) {
         to_deny.push_back(p.size());
         p.push_back(BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, cmd, 0, 0));
     }
+    // Wireless extensions (0x8B00-0x8BFF) act on the host's interfaces in
+    // any space, whatever socket carries them: refused everywhere.
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kWextFirst, 0, 1));  // below 0x8B00: skip the next
+    to_deny_if_le.push_back(p.size());                                    // up to 0x8BFF: deny (jf)
+    p.push_back(BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, kWextLast, 0, 0));
     size_t below = p.size();  // cmd < first: continue (jf)
     p.push_back(BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kSiocFirst, 0, 0));
     to_continue.push_back(p.size());  // cmd > last: continue (jt)
@@ -219,6 +226,7 @@ std::vector<sock_filter> ioctl_prefix(SpaceKind kind) {
     p[arch_jump].jf = rel(arch_jump, end);
     p[nr_jump].jf = rel(nr_jump, end);
     for (size_t j : to_deny) p[j].jt = rel(j, deny);
+    for (size_t j : to_deny_if_le) p[j].jf = rel(j, deny);
     p[below].jf = rel(below, cont);
     for (size_t j : to_continue) p[j].jt = rel(j, cont);
     p[in_range_deny].k = static_cast<uint32_t>(deny - in_range_deny - 1);
