@@ -587,7 +587,7 @@ TEST_CASE("escape net audit: the host's interfaces through /sys/class/net", "[es
         o.on_output = [](const std::string& out, int in_w) {
             if (out.find("check\n") != std::string::npos) (void)!::write(in_w, "go\n", 3);
         };
-        auto r = hsbox_run({"--portspace", "--tunnel", s.tun + "/tunnel.toml", "--", prog_path("net_audit_sysfs"), what},
+        auto r = hsbox_run({"--portspace", "--tunnel", s.tun + "/tunnel.toml", "--", s.root + "/prog", what},
                            o);
         INFO(describe(r));
         CHECK(slurp("/sys/class/net/lo/mtu") == mtu);
