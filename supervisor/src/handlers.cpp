@@ -4,13 +4,12 @@
 #include "handlers.hpp"
 
 #include <fcntl.h>
+#include <linux/limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <linux/limits.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <array>
@@ -96,10 +95,33 @@ bool handled_signal_pending(pid_t tid) {
     return ((mask("SigPnd") | mask("ShdPnd")) & ~mask("SigBlk") & mask("SigCgt")) != 0;
 }
 
-// Waits until `fd` polls `events`. Returns 0 when ready, EINTR when the
-// caller stopped waiting (killed, interrupted on older kernels, or a signal
-// it handles arrived), EAGAIN when the socket's timeout passed.
 }  // namespace
+
+bool nonblocking(int fd) {
+    int fl = ::fcntl(fd, F_GETFL);
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+Result<std::vector<char>> sockopt_value(const Call& c, size_t max) {
+    uint64_t len = c.arg(4);
+    if (len > max) return Error{EINVAL, "option length"};
+    std::vector<char> v(len);
+    if (len && !read_memory(c.n.pid, c.arg(3), v.data(), len)) return Error{EFAULT, "option value"};
+    return v;
+}
+
+Result<socklen_t> sockopt_room(const Call& c) {
+    socklen_t room;
+    if (!read_memory(c.n.pid, c.arg(4), &room, sizeof room)) return Error{EFAULT, "option length"};
+    if (static_cast<int>(room) < 0) return Error{EINVAL, "option length"};
+    return room;
+}
+
+Status put_sockopt(const Call& c, const void* value, socklen_t len) {
+    if (len && !write_memory(c.n.pid, c.arg(3), value, len)) return Error{EFAULT, "option value"};
+    if (!write_memory(c.n.pid, c.arg(4), &len, sizeof len)) return Error{EFAULT, "option length"};
+    return {};
+}
 
 int wait_socket(Call& c, int fd, short events, int timeout_opt) {
     auto limit = timeout_of(fd, timeout_opt);
@@ -134,26 +156,13 @@ Result<long> send_iov(Call& c, int sock, const std::vector<iovec>& iov, const so
         if (::getsockopt(sock, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) == 0 && total > size_t(sndbuf))
             return Error{EMSGSIZE, "send"};
     }
-    bool wait = !(flags & MSG_DONTWAIT) && !(::fcntl(sock, F_GETFL) & O_NONBLOCK);
+    bool wait = !(flags & MSG_DONTWAIT) && !nonblocking(sock);
     size_t sent = 0;
     for (;;) {
-        size_t piece = stream ? std::min(kChunk, total - sent) : total;
-        // Gather [sent, sent + piece) of the target's data, only now.
-        std::vector<char> data(piece);
-        size_t skip = sent, off = 0;
-        for (auto& v : iov) {
-            if (off == piece) break;
-            if (skip >= v.iov_len) {
-                skip -= v.iov_len;
-                continue;
-            }
-            size_t n = std::min(v.iov_len - skip, piece - off);
-            if (!read_memory(c.n.pid, reinterpret_cast<uint64_t>(v.iov_base) + skip, data.data() + off, n))
-                return sent ? Result<long>(long(sent)) : Error{EFAULT, "send data"};
-            off += n;
-            skip = 0;
-        }
-        iovec one{data.data(), data.size()};
+        // Gather the next piece of the target's data, only now.
+        auto data = gather_range(c.n.pid, iov, sent, stream ? std::min(kChunk, total - sent) : total);
+        if (!data) return sent ? Result<long>(long(sent)) : Error{EFAULT, "send data"};
+        iovec one{data->data(), data->size()};
         msghdr m{};
         m.msg_name = sent ? nullptr : const_cast<sockaddr*>(name);
         m.msg_namelen = sent ? 0 : namelen;

@@ -134,6 +134,16 @@ Handler handler_for(int nr);
 // first entry's error when none was.
 Reply each_mmsg(Call& c, const std::function<Result<long>(uint64_t entry, unsigned index)>& one);
 
+// Is the target's descriptor (our duplicate: the same open file) non-blocking?
+bool nonblocking(int fd);
+
+// setsockopt's value (arg 3, its length arg 4; EINVAL beyond `max` bytes).
+Result<std::vector<char>> sockopt_value(const Call& c, size_t max);
+// The room getsockopt offers (*arg 4); EINVAL if negative.
+Result<socklen_t> sockopt_room(const Call& c);
+// getsockopt's answer: `len` bytes of `value` to arg 3, `len` to *arg 4.
+Status put_sockopt(const Call& c, const void* value, socklen_t len);
+
 // Waits, as the handler's fiber, until the target's socket `fd` (our
 // duplicate) polls `events`. Returns 0 when it does; EINTR when the caller
 // stopped waiting or has a caught, unblocked signal pending (the kernel would

@@ -44,11 +44,6 @@ struct Emulated {
     int type;
 };
 
-bool nonblocking(int fd) {
-    int fl = ::fcntl(fd, F_GETFL);
-    return fl >= 0 && (fl & O_NONBLOCK);
-}
-
 int wait_ready(Call& c, const Emulated& e, short events, int timeout_opt) {
     return wait_socket(c, e.fd.get(), events, timeout_opt);
 }
@@ -141,24 +136,19 @@ Reply do_name(Call& c, Emulated& e, bool peer) {
 }
 
 Reply do_setsockopt(Call& c, Emulated& e) {
-    uint64_t len = c.arg(4);
-    if (len > 256) return Reply::err(EINVAL);
-    std::vector<uint8_t> v(len);
-    if (len && !read_memory(c.n.pid, c.arg(3), v.data(), len)) return Reply::err(EFAULT);
-    auto st = c.space.net->setsockopt(e.ino, e.fd.get(), c.iarg(1), c.iarg(2), v.data(), static_cast<socklen_t>(len));
+    auto v = sockopt_value(c, 256);
+    if (!v) return Reply::err(v.code());
+    auto st = c.space.net->setsockopt(e.ino, e.fd.get(), c.iarg(1), c.iarg(2), v->data(), static_cast<socklen_t>(v->size()));
     return st ? Reply::ok(0) : Reply::err(st.code());
 }
 
 Reply do_getsockopt(Call& c, Emulated& e) {
-    socklen_t room;
-    if (!read_memory(c.n.pid, c.arg(4), &room, sizeof room)) return Reply::err(EFAULT);
-    if (static_cast<int>(room) < 0) return Reply::err(EINVAL);
-    auto v = c.space.net->getsockopt(e.ino, e.fd.get(), c.iarg(1), c.iarg(2), std::min<socklen_t>(room, 1024));
+    auto room = sockopt_room(c);
+    if (!room) return Reply::err(room.code());
+    auto v = c.space.net->getsockopt(e.ino, e.fd.get(), c.iarg(1), c.iarg(2), std::min<socklen_t>(*room, 1024));
     if (!v) return Reply::err(v.code());
-    if (!write_memory(c.n.pid, c.arg(3), v->data(), v->size())) return Reply::err(EFAULT);
-    socklen_t got = static_cast<socklen_t>(v->size());
-    if (!write_memory(c.n.pid, c.arg(4), &got, sizeof got)) return Reply::err(EFAULT);
-    return Reply::ok(0);
+    auto st = put_sockopt(c, v->data(), static_cast<socklen_t>(v->size()));
+    return st ? Reply::ok(0) : Reply::err(st.code());
 }
 
 // One send of what the target's iovecs hold, with or without a destination.

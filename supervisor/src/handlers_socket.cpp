@@ -38,11 +38,6 @@ struct Address {
 
 enum class Use { Bind, Connect };
 
-bool blocking(int fd) {
-    int fl = ::fcntl(fd, F_GETFL);
-    return fl >= 0 && !(fl & O_NONBLOCK);
-}
-
 // Reads and translates an address from the target. Returns the errno the
 // call should fail with on refusal.
 Result<Address> take_address(Call& c, uint64_t ptr, uint64_t len, Use use) {
@@ -123,7 +118,7 @@ Reply do_bind_connect(Call& c, Use use) {
     auto run = [&]() -> long {
         return ::connect(s, reinterpret_cast<sockaddr*>(&addr->ss), addr->len) < 0 ? -errno : 0;
     };
-    long r = blocking(s) ? c.space.fibers->run_blocking(run) : run();
+    long r = !nonblocking(s) ? c.space.fibers->run_blocking(run) : run();
     return r < 0 ? Reply::err(static_cast<int>(-r)) : Reply::ok(0);
 }
 
@@ -210,23 +205,19 @@ Reply do_sockopt(Call& c) {
     int level = c.iarg(1), name = c.iarg(2);
     if (level == SOL_SOCKET && name == kSoPeerPidfd) return Reply::err(ENOPROTOOPT);
     if (c.nr() == SYS_setsockopt) {
-        uint64_t len = c.arg(4);
-        if (len > kMaxOpt) return Reply::err(EINVAL);
-        std::vector<char> v(len);
-        if (len && !read_memory(c.n.pid, c.arg(3), v.data(), len)) return Reply::err(EFAULT);
-        if (::setsockopt(*sock, level, name, len ? v.data() : nullptr, static_cast<socklen_t>(len)) < 0)
+        auto v = sockopt_value(c, kMaxOpt);
+        if (!v) return Reply::err(v.code());
+        if (::setsockopt(*sock, level, name, v->empty() ? nullptr : v->data(), static_cast<socklen_t>(v->size())) < 0)
             return Reply::err(errno);
         return Reply::ok(0);
     }
-    socklen_t room;
-    if (!read_memory(c.n.pid, c.arg(4), &room, sizeof room)) return Reply::err(EFAULT);
-    if (static_cast<int>(room) < 0) return Reply::err(EINVAL);
-    std::vector<char> v(std::min<size_t>(room, kMaxOpt));
+    auto room = sockopt_room(c);
+    if (!room) return Reply::err(room.code());
+    std::vector<char> v(std::min<size_t>(*room, kMaxOpt));
     socklen_t len = static_cast<socklen_t>(v.size());
     if (::getsockopt(*sock, level, name, v.data(), &len) < 0) return Reply::err(errno);
-    if (len && !write_memory(c.n.pid, c.arg(3), v.data(), std::min<size_t>(len, v.size()))) return Reply::err(EFAULT);
-    if (!write_memory(c.n.pid, c.arg(4), &len, sizeof len)) return Reply::err(EFAULT);
-    return Reply::ok(0);
+    auto st = put_sockopt(c, v.data(), std::min<socklen_t>(len, static_cast<socklen_t>(v.size())));
+    return st ? Reply::ok(0) : Reply::err(st.code());
 }
 
 }  // namespace

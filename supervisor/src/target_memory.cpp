@@ -69,12 +69,23 @@ Result<std::vector<iovec>> read_iovecs(pid_t pid, uint64_t addr, uint64_t count,
 Result<std::vector<char>> gather(pid_t pid, const std::vector<iovec>& iov) {
     size_t total = 0;
     for (auto& v : iov) total += v.iov_len;
-    std::vector<char> data(total);
+    return gather_range(pid, iov, 0, total);
+}
+
+Result<std::vector<char>> gather_range(pid_t pid, const std::vector<iovec>& iov, size_t offset, size_t len) {
+    std::vector<char> data(len);
     size_t off = 0;
     for (auto& v : iov) {
-        if (auto st = read_memory(pid, reinterpret_cast<uint64_t>(v.iov_base), data.data() + off, v.iov_len); !st)
+        if (off == len) break;
+        if (offset >= v.iov_len) {
+            offset -= v.iov_len;
+            continue;
+        }
+        size_t n = std::min(v.iov_len - offset, len - off);
+        if (auto st = read_memory(pid, reinterpret_cast<uint64_t>(v.iov_base) + offset, data.data() + off, n); !st)
             return st.error();
-        off += v.iov_len;
+        off += n;
+        offset = 0;
     }
     return data;
 }

@@ -31,6 +31,8 @@ Result<std::vector<iovec>> read_iovecs(pid_t pid, uint64_t addr, uint64_t count,
 
 // Copies the data an iovec array describes into one buffer (a send).
 Result<std::vector<char>> gather(pid_t pid, const std::vector<iovec>& iov);
+// The same for bytes [offset, offset + len) of that data only.
+Result<std::vector<char>> gather_range(pid_t pid, const std::vector<iovec>& iov, size_t offset, size_t len);
 
 // Spreads `len` bytes of `data` over the target's iovecs (a receive).
 Status scatter(pid_t pid, const std::vector<iovec>& iov, const void* data, size_t len);
